@@ -1,0 +1,247 @@
+//! Command-line interface definition.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "dbarena", version, about = "Real, ready-to-use databases in seconds")]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Config file (default: $DBARENA_CONFIG, else <XDG config>/dbarena/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, start and wait for one or more databases, in parallel.
+    Create(CreateArgs),
+    /// Start stopped instances and wait until they accept clients.
+    Start(WaitArgs),
+    /// Stop instances (data is kept).
+    Stop(StopArgs),
+    /// Restart instances and wait until they accept clients.
+    Restart(WaitArgs),
+    /// Remove instances; named volumes are kept unless --remove-volume.
+    Destroy(DestroyArgs),
+    /// List instances.
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// Show one instance in full.
+    Inspect(InspectArgs),
+    /// Show an instance's server log.
+    Logs(LogsArgs),
+    /// Pull, list or prune the images engines use.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// List the available database engines, or show one engine and the container it would run.
+    Engines(EnginesArgs),
+    /// Measure dbarena itself and print medians.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Plugin load and call costs: compile vs cached load, call time, fuel.
+    Plugins {
+        /// Repetitions per measurement.
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnginesArgs {
+    /// Show one engine (`postgres` or `postgres@16`) and the container spec it would produce.
+    pub engine: Option<String>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+}
+
+/// Options that shape a database instance; passed to the engine plugin.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InstanceArgs {
+    /// Database user (engine default when omitted).
+    #[arg(long)]
+    pub user: Option<String>,
+
+    /// Password (a strong one is generated when omitted).
+    #[arg(long)]
+    pub password: Option<String>,
+
+    /// Database name (engine default when omitted).
+    #[arg(long)]
+    pub database: Option<String>,
+
+    /// Keep the engine's safe durability settings instead of the fast, fsync-free ones.
+    #[arg(long)]
+    pub durable: bool,
+
+    /// Keep the data in a named volume that survives destroy.
+    #[arg(long)]
+    pub persistent: bool,
+
+    /// Memory limit, e.g. 512m or 2g.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Engine-specific setting passed to the plugin, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Engines to create, each `ENGINE` or `ENGINE@VERSION` (e.g. postgres@16 redis).
+    #[arg(required = true, value_name = "ENGINE[@VERSION]")]
+    pub engines: Vec<String>,
+
+    /// Instance name (only with a single engine).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Host port (only with a single engine); an error if it is taken.
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Image to run instead of the plugin's (only with a single engine).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+
+    /// Readiness timeout in seconds (default: the engine's own).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Publish ports on all interfaces, not only 127.0.0.1.
+    #[arg(long)]
+    pub publish_all_interfaces: bool,
+
+    /// Keep the container when it fails to become ready, for debugging.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Instance names.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+
+    /// Readiness timeout in seconds (default: the engine's own).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Instance names.
+    #[arg(required_unless_present = "all")]
+    pub names: Vec<String>,
+
+    /// Stop every running instance.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+
+    /// Seconds to wait for a clean shutdown before killing.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Instance names.
+    #[arg(required_unless_present = "all")]
+    pub names: Vec<String>,
+
+    /// Destroy every dbarena instance.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+
+    /// Also delete the instances' persistent volumes (asks first unless -y).
+    #[arg(long)]
+    pub remove_volume: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include stopped instances.
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub name: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+
+    /// Keep printing new lines until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Pull the images of the given engines (default versions unless ENGINE@VERSION).
+    Pull {
+        /// Engines (default: every engine's default version).
+        #[arg(value_name = "ENGINE[@VERSION]")]
+        engines: Vec<String>,
+    },
+    /// List the images engines use and whether they are present locally.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove engine images that no dbarena instance uses.
+    Prune {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}

@@ -1,0 +1,186 @@
+//! `dbarena images pull|list|prune`: the images engine plugins name (after config overrides).
+
+use super::Context;
+use crate::cli::ImagesCommand;
+use crate::config::override_image;
+use crate::container::{ContainerBackend, PullProgress, labels};
+use crate::options::split_engine_ref;
+use crate::output::{self, print_json, table};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+#[derive(Serialize)]
+struct EngineImage {
+    engine: String,
+    version: String,
+    image: String,
+    present: bool,
+}
+
+/// The image each engine version runs, with the config's mirror applied.
+fn engine_images<B: ContainerBackend>(ctx: &Context<B>) -> Vec<(String, String, String)> {
+    ctx.registry
+        .iter()
+        .flat_map(|entry| {
+            let info = entry.plugin.info();
+            let mirror = ctx.config.engine(&info.id).and_then(|e| e.image.clone());
+            info.versions.iter().map(move |v| {
+                let image = format!("{}:{}", v.image_repository, v.image_tag);
+                let image = mirror.as_deref().map(|m| override_image(&image, m)).unwrap_or(image);
+                (info.id.clone(), v.version.clone(), image)
+            })
+        })
+        .collect()
+}
+
+pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ImagesCommand::Pull { engines } => pull(ctx, &engines).await,
+        ImagesCommand::List { json } => list(ctx, json).await,
+        ImagesCommand::Prune { yes } => prune(ctx, yes).await,
+    }
+}
+
+async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyhow::Result<ExitCode> {
+    let all = engine_images(ctx);
+    let mut wanted = BTreeSet::new();
+    if engines.is_empty() {
+        for entry in ctx.registry.iter() {
+            let info = entry.plugin.info();
+            wanted.extend(
+                all.iter()
+                    .filter(|(e, v, _)| *e == info.id && *v == info.default_version)
+                    .map(|(_, _, i)| i.clone()),
+            );
+        }
+    }
+    for reference in engines {
+        let (engine, version) = split_engine_ref(reference);
+        let plugin = &ctx.registry.get(engine)?.plugin;
+        let version = if version.is_empty() {
+            plugin.info().default_version.as_str()
+        } else {
+            version
+        };
+        let image = all
+            .iter()
+            .find(|(e, v, _)| e == engine && v == version)
+            .map(|(_, _, i)| i.clone())
+            .ok_or_else(|| anyhow::anyhow!("{engine} has no version '{version}' (see `dbarena engines {engine}`)"))?;
+        wanted.insert(image);
+    }
+    let interactive = std::io::stderr().is_terminal();
+    let multi = MultiProgress::new();
+    let style =
+        ProgressStyle::with_template("{prefix:.bold} {wide_bar} {bytes}/{total_bytes} {msg}").expect("valid template");
+    let mut failed = false;
+    for image in wanted {
+        let bars: Mutex<HashMap<String, ProgressBar>> = Mutex::new(HashMap::new());
+        let statuses: Mutex<HashMap<String, String>> = Mutex::new(HashMap::new());
+        let report = |p: PullProgress| {
+            if !interactive {
+                // Without a terminal, print each layer's status changes as plain lines.
+                let mut statuses = statuses.lock().unwrap();
+                if statuses.get(&p.layer) != Some(&p.status) {
+                    eprintln!("{image} {}: {}", p.layer, p.status);
+                    statuses.insert(p.layer.clone(), p.status.clone());
+                }
+                return;
+            }
+            let mut bars = bars.lock().unwrap();
+            let bar = bars.entry(p.layer.clone()).or_insert_with(|| {
+                let bar = multi.add(ProgressBar::new(0));
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("{image} {}", p.layer.chars().take(12).collect::<String>()));
+                bar
+            });
+            if p.total_bytes > 0 {
+                bar.set_length(p.total_bytes);
+                bar.set_position(p.current_bytes);
+            }
+            bar.set_message(p.status);
+        };
+        let result = ctx.backend.pull_image(&image, &report).await;
+        for bar in bars.lock().unwrap().values() {
+            bar.finish();
+        }
+        match result {
+            Ok(()) => println!("pulled {image}"),
+            Err(e) => {
+                eprintln!("error: pulling {image}: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for (engine, version, image) in engine_images(ctx) {
+        let present = ctx.backend.image_exists(&image).await?;
+        rows.push(EngineImage {
+            engine,
+            version,
+            image,
+            present,
+        });
+    }
+    if json {
+        print_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table(["ENGINE", "VERSION", "IMAGE", "PRESENT"]);
+    for r in &rows {
+        t.add_row([
+            r.engine.clone(),
+            r.version.clone(),
+            r.image.clone(),
+            if r.present { "yes" } else { "-" }.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Result<ExitCode> {
+    let in_use: BTreeSet<String> = ctx
+        .backend
+        .list_containers(&[labels::managed_filter()])
+        .await?
+        .into_iter()
+        .map(|c| c.image)
+        .collect();
+    let mut candidates = Vec::new();
+    for (_, _, image) in engine_images(ctx) {
+        if !in_use.contains(&image) && ctx.backend.image_exists(&image).await? && !candidates.contains(&image) {
+            candidates.push(image);
+        }
+    }
+    if candidates.is_empty() {
+        println!("nothing to prune");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        super::destroy::confirm(&format!(
+            "Remove {} image(s): {}?",
+            candidates.len(),
+            candidates.join(", ")
+        ))?;
+    }
+    let mut failed = false;
+    for image in candidates {
+        match ctx.backend.remove_image(&image).await {
+            Ok(()) => println!("removed {image}"),
+            Err(e) => {
+                output::warn(format_args!("{image}: {e}"));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,56 @@
+//! One module per command; each turns parsed arguments into work and output.
+
+mod bench;
+mod context;
+mod create;
+pub(crate) mod destroy;
+mod engines;
+mod images;
+mod lifecycle;
+mod list;
+mod logs;
+
+use crate::cli::{Cli, Command};
+use crate::output;
+use crate::paths;
+use crate::plugin::{PluginRegistry, PluginRuntime};
+use std::process::ExitCode;
+
+pub use context::Context;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.clone();
+    match cli.command {
+        Command::Engines(args) => engines::run(&args),
+        Command::Bench(cmd) => bench::run(&cmd),
+        command => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let ctx = Context::new(config.as_deref()).await?;
+                match command {
+                    Command::Create(args) => create::run(&ctx, args).await,
+                    Command::Start(args) => lifecycle::start(&ctx, &args, false).await,
+                    Command::Restart(args) => lifecycle::start(&ctx, &args, true).await,
+                    Command::Stop(args) => lifecycle::stop(&ctx, &args).await,
+                    Command::Destroy(args) => destroy::run(&ctx, &args).await,
+                    Command::List(args) => list::list(&ctx, &args).await,
+                    Command::Inspect(args) => list::inspect(&ctx, &args).await,
+                    Command::Logs(args) => logs::run(&ctx, &args).await,
+                    Command::Images(cmd) => images::run(&ctx, cmd).await,
+                    Command::Engines(_) | Command::Bench(_) => unreachable!("handled above"),
+                }
+            })
+        }
+    }
+}
+
+/// Loads every available engine plugin, warning about plugin files that cannot be used.
+pub fn load_plugins() -> anyhow::Result<PluginRegistry> {
+    let runtime = PluginRuntime::new(paths::component_cache_dir())?;
+    let registry = PluginRegistry::load(&runtime, paths::plugin_dir().as_deref())?;
+    for (path, problem) in &registry.problems {
+        output::warn(format_args!("skipping plugin {}: {problem}", path.display()));
+    }
+    Ok(registry)
+}

@@ -1,0 +1,122 @@
+//! The user's config file: defaults and per-engine overrides (image mirrors, versions).
+//!
+//! Looked up as `--config FILE`, else `$DBARENA_CONFIG`, else `<XDG config>/dbarena/config.toml`
+//! (optional). Unknown keys are errors, so a typo never silently does nothing.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub engines: BTreeMap<String, EngineConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Defaults {
+    /// Publish ports on all interfaces instead of 127.0.0.1.
+    pub publish_all_interfaces: Option<bool>,
+    /// Readiness timeout in seconds, instead of each engine's own.
+    pub timeout: Option<u64>,
+    /// Use the engines' durable settings by default.
+    pub durable: Option<bool>,
+    /// Default memory limit, e.g. "1g".
+    pub memory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EngineConfig {
+    /// Image to use instead of the plugin's: a repository (the tag still follows the
+    /// requested version) or a full reference with tag or digest (used as is).
+    pub image: Option<String>,
+    /// Version used when none is given (`postgres` instead of `postgres@16`).
+    pub version: Option<String>,
+    pub timeout: Option<u64>,
+    pub memory: Option<String>,
+}
+
+impl Config {
+    /// Loads the config from the first location that applies.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, required) = match (explicit, std::env::var_os("DBARENA_CONFIG").filter(|v| !v.is_empty())) {
+            (Some(p), _) => (Some(p.to_path_buf()), true),
+            (None, Some(p)) => (Some(PathBuf::from(p)), true),
+            (None, None) => (crate::paths::config_file(), false),
+        };
+        let Some(path) = path else { return Ok(Self::default()) };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+        }
+    }
+
+    pub fn engine(&self, id: &str) -> Option<&EngineConfig> {
+        self.engines.get(id)
+    }
+}
+
+/// True when `reference` names a tag or digest, not just a repository. A ':' in the first
+/// path component is a registry port (`127.0.0.1:5000/redis`), not a tag.
+pub fn has_tag_or_digest(reference: &str) -> bool {
+    reference.contains('@') || reference.rsplit('/').next().is_some_and(|last| last.contains(':'))
+}
+
+/// The tag of `reference` (`postgres:16` → `16`), if any.
+fn tag_of(reference: &str) -> Option<&str> {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last = without_digest.rsplit('/').next()?;
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+/// Applies an image override to the plugin's image: a bare repository keeps the plugin's tag.
+pub fn override_image(plugin_image: &str, override_ref: &str) -> String {
+    if has_tag_or_digest(override_ref) {
+        return override_ref.to_string();
+    }
+    match tag_of(plugin_image) {
+        Some(tag) => format!("{override_ref}:{tag}"),
+        None => override_ref.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_overrides_keep_the_version_tag() {
+        assert_eq!(
+            override_image("postgres:16", "mirror.local/postgres"),
+            "mirror.local/postgres:16"
+        );
+        assert_eq!(
+            override_image("postgres:16", "127.0.0.1:5000/pg"),
+            "127.0.0.1:5000/pg:16"
+        );
+        assert_eq!(
+            override_image("postgres:16", "mirror.local/postgres:15-alpine"),
+            "mirror.local/postgres:15-alpine"
+        );
+        assert_eq!(
+            override_image("mcr.microsoft.com/mssql/server:2022-latest", "127.0.0.1:5000/mssql"),
+            "127.0.0.1:5000/mssql:2022-latest"
+        );
+        assert_eq!(override_image("redis:7", "r@sha256:abc"), "r@sha256:abc");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<Config>("[engines.postgres]\nimgae = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("imgae"), "{err}");
+        let ok: Config = toml::from_str("[defaults]\ntimeout = 30\n[engines.redis]\nimage = \"m/redis\"\n").unwrap();
+        assert_eq!(ok.engine("redis").unwrap().image.as_deref(), Some("m/redis"));
+    }
+}

@@ -1,0 +1,178 @@
+//! The container runtime: what dbarena needs from a container engine, behind a trait so a
+//! second backend (Kubernetes, Podman's own API) can be added without touching commands.
+//! [`docker::DockerBackend`] is the implementation over the Docker Engine API.
+
+pub mod docker;
+pub mod labels;
+
+use futures_util::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A container to create.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerDef {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<(String, String)>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub ports: Vec<PortBinding>,
+    pub mounts: Vec<Mount>,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// Publishes `container_port` on `host_ip`; `host_port: None` lets the engine pick a free one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub container_port: u16,
+    pub host_ip: String,
+    pub host_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A named volume (created beforehand with [`ContainerBackend::create_volume`]).
+    Volume { name: String, target: String },
+    /// A memory-backed filesystem, gone with the container.
+    Tmpfs { target: String, size_bytes: u64 },
+}
+
+/// Lifecycle state as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Dead,
+    Removing,
+    Unknown,
+}
+
+/// A published port as bound by the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub container_port: u16,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// What the engine knows about one container.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: State,
+    /// Exit code when exited.
+    pub exit_code: Option<i64>,
+    /// When the container last started (None if never).
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ports: Vec<PublishedPort>,
+    /// Names of the volumes mounted (named and anonymous).
+    pub volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub size_bytes: u64,
+}
+
+/// Progress of an image pull, per layer.
+#[derive(Debug, Clone)]
+pub struct PullProgress {
+    pub layer: String,
+    pub status: String,
+    pub current_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// One line of container output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stderr: bool,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// stdout and stderr, interleaved.
+    pub output: String,
+}
+
+/// Failures a command reacts to; everything else is [`BackendError::Other`].
+#[derive(Debug, Error)]
+pub enum BackendError {
+    #[error("cannot reach the container engine: {0}")]
+    Unavailable(String),
+    #[error("permission denied on the container engine socket: {0}")]
+    PermissionDenied(String),
+    #[error("image {0} not found")]
+    ImageNotFound(String),
+    #[error("host port already in use: {message}")]
+    PortInUse { port: Option<u16>, message: String },
+    #[error("a container named {0} already exists")]
+    NameInUse(String),
+    #[error("no container or volume named {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// What dbarena needs from a container engine.
+#[allow(async_fn_in_trait)]
+pub trait ContainerBackend: Send + Sync {
+    /// Checks the engine answers (and negotiates the API version).
+    async fn ping(&self) -> Result<()>;
+
+    async fn image_exists(&self, image: &str) -> Result<bool>;
+    /// Pulls `image`, reporting per-layer progress.
+    async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;
+    async fn list_images(&self) -> Result<Vec<ImageInfo>>;
+    async fn remove_image(&self, image: &str) -> Result<()>;
+
+    /// Creates (does not start) a container; returns its id.
+    async fn create_container(&self, def: &ContainerDef) -> Result<String>;
+    async fn start_container(&self, id: &str) -> Result<()>;
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()>;
+    async fn restart_container(&self, id: &str, timeout: Duration) -> Result<()>;
+    /// Removes a container (forcefully) together with its anonymous volumes; named volumes stay.
+    async fn remove_container(&self, id: &str) -> Result<()>;
+    async fn inspect_container(&self, name_or_id: &str) -> Result<ContainerInfo>;
+    /// Containers carrying all `labels` (`key=value` or `key`), running or not.
+    async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>>;
+
+    /// Output lines, oldest first; `follow` keeps the stream open until the container stops;
+    /// `since` (Unix seconds) skips older lines, e.g. those of a previous run.
+    fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<usize>,
+        since: Option<i64>,
+    ) -> BoxStream<'static, Result<LogLine>>;
+    /// Runs `cmd` inside a running container and collects its output.
+    async fn exec(&self, id: &str, cmd: &[String], env: &[(String, String)]) -> Result<ExecOutput>;
+
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()>;
+    async fn inspect_volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
+    async fn remove_volume(&self, name: &str) -> Result<()>;
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<VolumeInfo>>;
+}

@@ -1,0 +1,234 @@
+//! The conformance suite every engine plugin must pass: a readable, check-by-check report
+//! of what the host relies on beyond what validation alone can see.
+
+use super::bindings::{Credentials, Endpoint, HandshakeContext, HandshakeVerdict, Mode, Options, Probe};
+use super::{Plugin, PluginFailure};
+use serde::Serialize;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// All checks run against one plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub plugin: String,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "conformance of plugin {}:", self.plugin)?;
+        for c in &self.checks {
+            let mark = if c.passed { "ok  " } else { "FAIL" };
+            writeln!(
+                f,
+                "  {mark} {}{}",
+                c.name,
+                if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail)
+                }
+            )?;
+        }
+        let failed = self.failures().count();
+        write!(f, "{} passed, {failed} failed", self.checks.len() - failed)
+    }
+}
+
+/// A password with every class of character and URL-reserved ones, to catch encoding bugs.
+const TRICKY_PASSWORD: &str = "Pa5s@w:rd/?#%&=+ é";
+
+fn options(version: &str, mode: Mode, persistent: bool) -> Options {
+    Options {
+        version: version.to_string(),
+        user: None,
+        password: TRICKY_PASSWORD.to_string(),
+        database: None,
+        mode,
+        persistent,
+        memory_limit_bytes: None,
+        extra: Vec::new(),
+    }
+}
+
+struct Suite {
+    checks: Vec<Check>,
+}
+
+impl Suite {
+    fn check(&mut self, name: &'static str, outcome: Result<String, String>) {
+        let (passed, detail) = match outcome {
+            Ok(detail) => (true, detail),
+            Err(detail) => (false, detail),
+        };
+        self.checks.push(Check { name, passed, detail });
+    }
+}
+
+fn failure(e: PluginFailure) -> String {
+    e.to_string()
+}
+
+/// Runs every check against a loaded plugin.
+pub fn run(plugin: &Plugin) -> Report {
+    let mut suite = Suite { checks: Vec::new() };
+    let info = plugin.info().clone();
+    suite.check(
+        "loads in the sandbox with a valid identity",
+        Ok(format!("{} {}", info.id, info.plugin_version)),
+    );
+
+    let default = options("", Mode::Fast, false);
+    let spec = plugin.container_spec(&default);
+    suite.check(
+        "default options give a valid container spec",
+        spec.as_ref().map(|s| s.image.clone()).map_err(|e| e.to_string()),
+    );
+    let Ok(spec) = spec else {
+        return Report {
+            plugin: info.id,
+            checks: suite.checks,
+        };
+    };
+
+    suite.check("results are deterministic", {
+        match plugin.container_spec(&default) {
+            Ok(again) if again == spec => Ok(String::new()),
+            Ok(_) => Err("two calls with the same options gave different specs".into()),
+            Err(e) => Err(failure(e)),
+        }
+    });
+
+    suite.check("every version yields its own image", {
+        info.versions.iter().try_fold(String::new(), |_, v| {
+            let spec = plugin
+                .container_spec(&options(&v.version, Mode::Fast, false))
+                .map_err(failure)?;
+            let want = format!("{}:{}", v.image_repository, v.image_tag);
+            if spec.image != want {
+                return Err(format!(
+                    "version {} gave image {} instead of {want}",
+                    v.version, spec.image
+                ));
+            }
+            Ok(format!("{} versions", info.versions.len()))
+        })
+    });
+
+    suite.check("durable and persistent modes give valid specs", {
+        [(Mode::Durable, false), (Mode::Fast, true), (Mode::Durable, true)]
+            .into_iter()
+            .try_for_each(|(mode, persistent)| plugin.container_spec(&options("", mode, persistent)).map(drop))
+            .map(|_| String::new())
+            .map_err(failure)
+    });
+
+    suite.check("an unknown version is refused, naming the field", {
+        match plugin.container_spec(&options("0.0.0-no-such-version", Mode::Fast, false)) {
+            Err(PluginFailure::Rejected { field: Some(f), .. }) if f == "version" => Ok(String::new()),
+            Err(PluginFailure::Rejected { field, message, .. }) => Err(format!(
+                "refused, but named field {field:?} instead of \"version\": {message}"
+            )),
+            Err(e) => Err(failure(e)),
+            Ok(_) => Err("accepted a version it does not list".into()),
+        }
+    });
+
+    suite.check("the host's password is used", {
+        if spec.credentials.password == TRICKY_PASSWORD {
+            Ok(String::new())
+        } else {
+            Err("credentials.password differs from the password the host passed".into())
+        }
+    });
+
+    suite.check("readiness starts with a handshake through a published port", {
+        match spec.readiness.probes.first() {
+            Some(Probe::Handshake(h)) if spec.ports.contains(&h.container_port) => Ok(h.description.clone()),
+            _ => Err("the first probe must be a handshake: only a protocol answer through the host-mapped port proves a client can connect".into()),
+        }
+    });
+
+    let port = spec.ports[0];
+    let ctx = HandshakeContext {
+        credentials: spec.credentials.clone(),
+        container_port: port,
+        step: 0,
+    };
+    suite.check(
+        "handshake start is callable",
+        plugin
+            .handshake_start(&ctx)
+            .map(|b| format!("{} bytes", b.len()))
+            .map_err(failure),
+    );
+    suite.check("no reply is never ready", {
+        match plugin.handshake_step(&ctx, &[]) {
+            Ok(HandshakeVerdict::Ready) => Err("judged an empty reply as ready".into()),
+            Ok(v) => Ok(format!("{v:?}")),
+            Err(e) => Err(failure(e)),
+        }
+    });
+    suite.check("garbage replies are never ready", {
+        let garbage: [&[u8]; 3] = [&[0u8; 64], b"HTTP/1.1 400 Bad Request\r\n\r\n", &[0xff; 300]];
+        garbage
+            .iter()
+            .try_for_each(|g| match plugin.handshake_step(&ctx, g) {
+                Ok(HandshakeVerdict::Ready) => Err(format!("judged {} garbage bytes as ready", g.len())),
+                Ok(_) => Ok(()),
+                Err(e) => Err(failure(e)),
+            })
+            .map(|_| String::new())
+    });
+
+    suite.check("connection URL encodes credentials and names the endpoint", {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 54321,
+            credentials: Credentials {
+                password: TRICKY_PASSWORD.into(),
+                ..spec.credentials.clone()
+            },
+        };
+        plugin.connection(&at).map_err(failure).and_then(|conn| {
+            if conn.url.contains(TRICKY_PASSWORD) || conn.url.contains("w:rd/?#") {
+                return Err(format!("the password appears unencoded in {}", conn.url));
+            }
+            if !conn.url.contains("127.0.0.1") || !conn.url.contains("54321") {
+                return Err(format!("{} does not name host 127.0.0.1 and port 54321", conn.url));
+            }
+            Ok(String::new())
+        })
+    });
+
+    suite.check("a typical call stays well within the fuel budget", {
+        let _ = plugin.container_spec(&default);
+        let used = plugin.last_fuel_used();
+        if used < super::FUEL_PER_CALL / 10 {
+            Ok(format!("{used} fuel"))
+        } else {
+            Err(format!("{used} fuel used for one container-spec call"))
+        }
+    });
+
+    Report {
+        plugin: info.id,
+        checks: suite.checks,
+    }
+}

@@ -1,0 +1,917 @@
+//! `DockerBackend` against the real Docker daemon.
+//!
+//! Needs a running daemon (`bash .ci/docker-up.sh`); the tests fail without one unless
+//! `DBARENA_SKIP_DOCKER_TESTS=1` is set, in which case each prints that it was skipped.
+//! They use `dbarena-test/busybox:1`, imported from the host's static busybox on first use
+//! (installing `busybox-static` if needed), and a local registry on 127.0.0.1:5000 for
+//! the pull test (`.ci/registry-up.sh`, started if not answering).
+
+use dbarena::container::docker::DockerBackend;
+use dbarena::container::{
+    BackendError, ContainerBackend, ContainerDef, LogLine, Mount, PortBinding, PullProgress, State,
+};
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "dbarena-test/busybox:1";
+const TEST_LABEL: &str = "io.dbarena.test";
+const REGISTRY: &str = "127.0.0.1:5000";
+
+// ------------------------------------------------------------------------ helpers
+
+/// The backend, or `None` (after printing why) when Docker tests are skipped.
+async fn setup(test: &str) -> Option<DockerBackend> {
+    if std::env::var("DBARENA_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: DBARENA_SKIP_DOCKER_TESTS=1");
+        return None;
+    }
+    let backend = match DockerBackend::connect().await {
+        Ok(b) => b,
+        Err(e) => panic!(
+            "{test}: cannot connect to Docker ({e}); start it with `bash .ci/docker-up.sh` \
+             or set DBARENA_SKIP_DOCKER_TESTS=1 to skip"
+        ),
+    };
+    if let Err(e) = ensure_busybox_image() {
+        panic!("{test}: cannot build {IMAGE}: {e}");
+    }
+    Some(backend)
+}
+
+/// Runs the docker CLI; returns (success, stdout + stderr).
+fn docker_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker CLI");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn find_busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Imports `dbarena-test/busybox:1` (a static busybox, `VOLUME /data`) unless present.
+fn ensure_busybox_image() -> Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT.get_or_init(build_busybox_image).clone()
+}
+
+fn build_busybox_image() -> Result<(), String> {
+    if docker_cli(&["image", "inspect", IMAGE]).0 {
+        return Ok(());
+    }
+    let busybox = match find_busybox() {
+        Some(p) => p,
+        None => {
+            eprintln!("installing busybox-static for {IMAGE}");
+            let ok = |args: &[&str]| {
+                Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !ok(&["install", "-y", "-qq", "busybox-static"]) {
+                ok(&["update", "-qq"]);
+                ok(&["install", "-y", "-qq", "busybox-static"]);
+            }
+            find_busybox().ok_or("no busybox binary (apt-get install busybox-static)")?
+        }
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = dir.path().join("rootfs");
+    for d in ["bin", "tmp", "data", "etc", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(&busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    for applet in [
+        "sh", "echo", "sleep", "cat", "ls", "env", "printf", "true", "false", "grep", "mkdir", "touch", "rm", "id",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).map_err(|e| e.to_string())?;
+    }
+    import_rootfs(&root, IMAGE, &["CMD [\"/bin/sh\"]", "VOLUME /data"])
+}
+
+/// `tar -C root -c . | docker import --change ... - tag`.
+fn import_rootfs(root: &Path, tag: &str, changes: &[&str]) -> Result<(), String> {
+    let tarball = root.with_extension("tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !tar.success() {
+        return Err("tar failed".into());
+    }
+    let tarball = tarball.to_string_lossy().into_owned();
+    let mut args = vec!["import"];
+    for c in changes {
+        args.extend(["--change", c]);
+    }
+    args.extend([tarball.as_str(), tag]);
+    match docker_cli(&args) {
+        (true, _) => Ok(()),
+        (false, out) => Err(format!("docker import: {out}")),
+    }
+}
+
+/// A name unique to this test run.
+fn unique(test: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "dbarena-bt-{}-{test}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes what a test created, even when it panics.
+#[derive(Default)]
+struct Cleanup {
+    containers: Mutex<Vec<String>>,
+    volumes: Mutex<Vec<String>>,
+    images: Mutex<Vec<String>>,
+}
+
+impl Cleanup {
+    fn container(&self, name: &str) {
+        self.containers.lock().unwrap().push(name.to_string());
+    }
+    fn volume(&self, name: &str) {
+        self.volumes.lock().unwrap().push(name.to_string());
+    }
+    fn image(&self, name: &str) {
+        self.images.lock().unwrap().push(name.to_string());
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in self.containers.get_mut().unwrap().iter() {
+            docker_cli(&["rm", "-fv", c]);
+        }
+        for v in self.volumes.get_mut().unwrap().iter() {
+            docker_cli(&["volume", "rm", "-f", v]);
+        }
+        for i in self.images.get_mut().unwrap().iter() {
+            docker_cli(&["rmi", "-f", i]);
+        }
+    }
+}
+
+/// A busybox container running `script`, labelled as a test object.
+fn def(name: &str, script: &str) -> ContainerDef {
+    ContainerDef {
+        name: name.to_string(),
+        image: IMAGE.to_string(),
+        cmd: vec!["sh".into(), "-c".into(), script.into()],
+        labels: BTreeMap::from([(TEST_LABEL.to_string(), "docker-backend".to_string())]),
+        ..Default::default()
+    }
+}
+
+/// Creates and starts `def`, registering it for cleanup; returns the id.
+async fn run(backend: &DockerBackend, cleanup: &Cleanup, def: &ContainerDef) -> String {
+    cleanup.container(&def.name);
+    let id = backend.create_container(def).await.expect("create");
+    backend.start_container(&id).await.expect("start");
+    id
+}
+
+fn texts(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.text.as_str()).collect()
+}
+
+fn free_port_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a host port")
+}
+
+// -------------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn create_start_inspect_stop_restart_remove() {
+    let Some(backend) = setup("create_start_inspect_stop_restart_remove").await else {
+        return;
+    };
+    backend.ping().await.expect("ping");
+    let cleanup = Cleanup::default();
+    let name = unique("lifecycle");
+    let mut d = def(&name, "sleep 300");
+    d.env = vec![("FOO".into(), "bar baz".into())];
+    d.ports = vec![PortBinding {
+        container_port: 8080,
+        host_ip: "127.0.0.1".into(),
+        host_port: None,
+    }];
+    d.mounts = vec![Mount::Tmpfs {
+        target: "/scratch".into(),
+        size_bytes: 8 * 1024 * 1024,
+    }];
+    d.memory_limit_bytes = Some(64 * 1024 * 1024);
+    d.labels.insert("io.dbarena.name".into(), name.clone());
+
+    let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let id = run(&backend, &cleanup, &d).await;
+
+    let info = backend.inspect_container(&name).await.expect("inspect");
+    assert_eq!(info.id, id);
+    assert_eq!(info.name, name);
+    assert_eq!(info.image, IMAGE);
+    assert_eq!(info.state, State::Running);
+    assert_eq!(info.exit_code, None);
+    assert_eq!(info.labels, d.labels);
+    let started = info.started_at.expect("started_at");
+    assert!(started > before && started < chrono::Utc::now() + chrono::Duration::seconds(5));
+    assert_eq!(info.ports.len(), 1, "{:?}", info.ports);
+    assert_eq!(info.ports[0].container_port, 8080);
+    assert_eq!(info.ports[0].host_ip, "127.0.0.1");
+    assert_ne!(info.ports[0].host_port, 0);
+
+    let raw = backend
+        .client()
+        .inspect_container(&id, None)
+        .await
+        .expect("raw inspect");
+    let host_config = raw.host_config.expect("host config");
+    assert_eq!(host_config.memory, Some(64 * 1024 * 1024));
+    assert!(host_config.restart_policy.is_none_or(|p| {
+        p.name.is_none_or(|n| {
+            n == bollard::models::RestartPolicyNameEnum::NO || n == bollard::models::RestartPolicyNameEnum::EMPTY
+        })
+    }));
+
+    let env = backend
+        .exec(
+            &id,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo \"$FOO\"; grep /scratch /proc/mounts".into(),
+            ],
+            &[],
+        )
+        .await
+        .expect("exec");
+    assert_eq!(env.exit_code, 0, "{}", env.output);
+    assert!(env.output.starts_with("bar baz\n"), "{}", env.output);
+    assert!(env.output.contains("tmpfs"), "{}", env.output);
+
+    // sh as PID 1 ignores SIGTERM: stopped by SIGKILL after the timeout.
+    backend.stop_container(&id, Duration::from_secs(1)).await.expect("stop");
+    let stopped = backend.inspect_container(&id).await.expect("inspect");
+    assert_eq!(stopped.state, State::Exited);
+    assert_eq!(stopped.exit_code, Some(137));
+    assert!(stopped.ports.is_empty());
+    // Stopping a stopped container is fine.
+    backend
+        .stop_container(&id, Duration::from_secs(1))
+        .await
+        .expect("stop again");
+
+    backend
+        .restart_container(&id, Duration::from_secs(1))
+        .await
+        .expect("restart");
+    let restarted = backend.inspect_container(&id).await.expect("inspect");
+    assert_eq!(restarted.state, State::Running);
+    assert!(restarted.started_at.expect("started_at") >= started);
+
+    backend.remove_container(&id).await.expect("remove");
+    assert!(matches!(
+        backend.inspect_container(&id).await,
+        Err(BackendError::NotFound(_))
+    ));
+    assert!(matches!(
+        backend.remove_container(&id).await,
+        Err(BackendError::NotFound(_))
+    ));
+    assert!(matches!(
+        backend.start_container(&name).await,
+        Err(BackendError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn never_started_container_has_no_start_time() {
+    let Some(backend) = setup("never_started_container_has_no_start_time").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let name = unique("created");
+    cleanup.container(&name);
+    backend.create_container(&def(&name, "true")).await.expect("create");
+    let info = backend.inspect_container(&name).await.expect("inspect");
+    assert_eq!(info.state, State::Created);
+    assert_eq!(info.started_at, None);
+    assert_eq!(info.exit_code, None);
+    assert!(info.ports.is_empty());
+}
+
+#[tokio::test]
+async fn labels_round_trip_and_filter_lists() {
+    let Some(backend) = setup("labels_round_trip_and_filter_lists").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let run_id = unique("labels");
+    let run_label = format!("{TEST_LABEL}.run={run_id}");
+    let mut names = Vec::new();
+    for role in ["a", "b"] {
+        let name = format!("{run_id}-{role}");
+        let mut d = def(&name, "sleep 300");
+        d.labels.insert(format!("{TEST_LABEL}.run"), run_id.clone());
+        d.labels.insert(format!("{TEST_LABEL}.role"), role.into());
+        d.labels
+            .insert("io.dbarena.password".into(), "p@ss=word with spaces".into());
+        cleanup.container(&name);
+        backend.create_container(&d).await.expect("create");
+        names.push((name, d.labels));
+    }
+    backend.start_container(&names[0].0).await.expect("start a");
+
+    let mut all = backend
+        .list_containers(std::slice::from_ref(&run_label))
+        .await
+        .expect("list");
+    all.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].name, names[0].0);
+    assert_eq!(all[0].labels, names[0].1);
+    assert_eq!(all[0].state, State::Running);
+    assert!(all[0].started_at.is_some());
+    assert_eq!(all[0].image, IMAGE);
+    assert_eq!(all[1].name, names[1].0);
+    assert_eq!(all[1].labels, names[1].1);
+    assert_eq!(all[1].state, State::Created);
+    assert_eq!(all[1].started_at, None);
+
+    let only_b = backend
+        .list_containers(&[run_label.clone(), format!("{TEST_LABEL}.role=b")])
+        .await
+        .expect("list b");
+    assert_eq!(only_b.len(), 1, "{only_b:?}");
+    assert_eq!(only_b[0].name, names[1].0);
+
+    // A label key alone matches any value; a value nobody has matches nothing.
+    let by_key = backend
+        .list_containers(&[run_label.clone(), format!("{TEST_LABEL}.role")])
+        .await
+        .expect("list by key");
+    assert_eq!(by_key.len(), 2);
+    let none = backend
+        .list_containers(&[format!("{TEST_LABEL}.run={run_id}-nobody")])
+        .await
+        .expect("list none");
+    assert!(none.is_empty());
+
+    // Exited containers are listed with their exit code.
+    let exited = format!("{run_id}-exit");
+    let mut d = def(&exited, "exit 3");
+    d.labels.insert(format!("{TEST_LABEL}.run"), run_id.clone());
+    run(&backend, &cleanup, &d).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = backend
+            .list_containers(&[run_label.clone(), format!("{TEST_LABEL}.run={run_id}")])
+            .await
+            .expect("list");
+        let info = listed.iter().find(|c| c.name == exited).expect("listed");
+        if info.state == State::Exited {
+            assert_eq!(info.exit_code, Some(3));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never exited: {info:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn logs_are_split_into_lines_and_follow_sees_new_output() {
+    let Some(backend) = setup("logs_are_split_into_lines_and_follow_sees_new_output").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let name = unique("logs");
+    let id = run(
+        &backend,
+        &cleanup,
+        &def(&name, "echo one; echo err1 >&2; sleep 1; echo two; sleep 30"),
+    )
+    .await;
+
+    let mut follow = backend.logs(&id, true, None, None);
+    let mut seen = Vec::new();
+    let collect = async {
+        while let Some(line) = follow.next().await {
+            let line = line.expect("log line");
+            let done = line.text == "two";
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), collect)
+        .await
+        .expect("followed stream never showed `two`");
+    drop(follow);
+    let stdout: Vec<_> = seen.iter().filter(|l| !l.stderr).collect();
+    assert_eq!(
+        stdout.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+    assert!(seen.contains(&LogLine {
+        stderr: true,
+        text: "err1".into()
+    }));
+
+    // Not following: the stream ends by itself.
+    let all: Vec<_> = backend
+        .logs(&id, false, None, None)
+        .map(|l| l.expect("log line"))
+        .collect()
+        .await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    let last: Vec<_> = backend
+        .logs(&id, false, Some(1), None)
+        .map(|l| l.expect("log line"))
+        .collect()
+        .await;
+    assert_eq!(texts(&last), ["two"]);
+    let future = chrono::Utc::now().timestamp() + 3600;
+    let none: Vec<_> = backend
+        .logs(&id, false, None, Some(future))
+        .map(|l| l.expect("log line"))
+        .collect()
+        .await;
+    assert!(none.is_empty(), "{none:?}");
+
+    // Partial writes are joined, `\r\n` stripped, the unterminated last line flushed.
+    let name = unique("partial");
+    let id = run(
+        &backend,
+        &cleanup,
+        &def(&name, "printf 'a\\nb'; sleep 0.3; printf 'c\\r\\nd'"),
+    )
+    .await;
+    let lines: Vec<_> = tokio::time::timeout(
+        Duration::from_secs(15),
+        backend
+            .logs(&id, true, None, None)
+            .map(|l| l.expect("log line"))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("follow ends when the container exits");
+    assert_eq!(texts(&lines), ["a", "bc", "d"]);
+
+    let missing: Vec<_> = backend
+        .logs(&format!("{name}-missing"), false, None, None)
+        .collect()
+        .await;
+    assert!(
+        matches!(missing.as_slice(), [Err(BackendError::NotFound(_))]),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn exec_reports_output_and_exit_code() {
+    let Some(backend) = setup("exec_reports_output_and_exit_code").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let name = unique("exec");
+    let id = run(&backend, &cleanup, &def(&name, "sleep 300")).await;
+
+    let ok = backend
+        .exec(&id, &["echo".into(), "hello".into()], &[])
+        .await
+        .expect("exec");
+    assert_eq!(ok.exit_code, 0);
+    assert_eq!(ok.output, "hello\n");
+
+    let failed = backend
+        .exec(
+            &id,
+            &["sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()],
+            &[],
+        )
+        .await
+        .expect("exec");
+    assert_eq!(failed.exit_code, 3);
+    assert!(
+        failed.output.contains("out\n") && failed.output.contains("err\n"),
+        "{}",
+        failed.output
+    );
+
+    let with_env = backend
+        .exec(
+            &id,
+            &["sh".into(), "-c".into(), "echo \"$GREETING\"".into()],
+            &[("GREETING".into(), "hi there".into())],
+        )
+        .await
+        .expect("exec");
+    assert_eq!(with_env.output, "hi there\n");
+
+    // Many quick execs: the exit code is always there.
+    for i in 0..5 {
+        let out = backend
+            .exec(&id, &["sh".into(), "-c".into(), format!("exit {i}")], &[])
+            .await
+            .expect("exec");
+        assert_eq!(out.exit_code, i);
+    }
+
+    backend.stop_container(&id, Duration::from_secs(0)).await.expect("stop");
+    let not_running = backend.exec(&id, &["true".into()], &[]).await;
+    assert!(
+        matches!(&not_running, Err(BackendError::Other(m)) if m.contains("not running")),
+        "{not_running:?}"
+    );
+    assert!(matches!(
+        backend.exec(&format!("{name}-missing"), &["true".into()], &[]).await,
+        Err(BackendError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn host_port_held_on_the_host_is_port_in_use() {
+    let Some(backend) = setup("host_port_held_on_the_host_is_port_in_use").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let listener = free_port_listener();
+    let port = listener.local_addr().unwrap().port();
+    let name = unique("hostport");
+    let mut d = def(&name, "sleep 300");
+    d.ports = vec![PortBinding {
+        container_port: 6379,
+        host_ip: "127.0.0.1".into(),
+        host_port: Some(port),
+    }];
+    cleanup.container(&name);
+    let id = backend.create_container(&d).await.expect("create");
+    match backend.start_container(&id).await {
+        Err(BackendError::PortInUse { port: p, message }) => {
+            assert_eq!(p, Some(port), "{message}");
+            assert!(!message.contains('\n'));
+        }
+        other => panic!("expected PortInUse, got {other:?}"),
+    }
+    drop(listener);
+}
+
+#[tokio::test]
+async fn host_port_held_by_another_container_is_port_in_use() {
+    let Some(backend) = setup("host_port_held_by_another_container_is_port_in_use").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let first = unique("port-a");
+    let mut d = def(&first, "sleep 300");
+    d.ports = vec![PortBinding {
+        container_port: 5432,
+        host_ip: "127.0.0.1".into(),
+        host_port: None,
+    }];
+    let id = run(&backend, &cleanup, &d).await;
+    let port = backend.inspect_container(&id).await.expect("inspect").ports[0].host_port;
+
+    let second = unique("port-b");
+    let mut d = def(&second, "sleep 300");
+    d.ports = vec![PortBinding {
+        container_port: 5432,
+        host_ip: "127.0.0.1".into(),
+        host_port: Some(port),
+    }];
+    cleanup.container(&second);
+    let id = backend.create_container(&d).await.expect("create");
+    match backend.start_container(&id).await {
+        Err(BackendError::PortInUse { port: p, message }) => {
+            assert_eq!(p, Some(port), "{message}")
+        }
+        other => panic!("expected PortInUse, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn duplicate_name_is_name_in_use_and_missing_image_is_image_not_found() {
+    let Some(backend) = setup("duplicate_name_is_name_in_use_and_missing_image_is_image_not_found").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let name = unique("name");
+    cleanup.container(&name);
+    backend.create_container(&def(&name, "true")).await.expect("create");
+    match backend.create_container(&def(&name, "true")).await {
+        Err(BackendError::NameInUse(n)) => assert_eq!(n, name),
+        other => panic!("expected NameInUse, got {other:?}"),
+    }
+
+    let missing_image = format!("dbarena-test/{}:1", unique("no-such-image"));
+    let other = unique("noimage");
+    cleanup.container(&other);
+    let mut d = def(&other, "true");
+    d.image = missing_image.clone();
+    match backend.create_container(&d).await {
+        Err(BackendError::ImageNotFound(i)) => assert_eq!(i, missing_image),
+        other => panic!("expected ImageNotFound, got {other:?}"),
+    }
+    assert!(!backend.image_exists(&missing_image).await.expect("exists"));
+    assert!(backend.image_exists(IMAGE).await.expect("exists"));
+}
+
+#[tokio::test]
+async fn anonymous_volumes_go_with_the_container_named_ones_stay() {
+    let Some(backend) = setup("anonymous_volumes_go_with_the_container_named_ones_stay").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let volume = unique("vol");
+    cleanup.volume(&volume);
+    let labels = BTreeMap::from([
+        (TEST_LABEL.to_string(), "docker-backend".to_string()),
+        ("io.dbarena.data-path".to_string(), "/named".to_string()),
+    ]);
+    backend.create_volume(&volume, &labels).await.expect("create volume");
+
+    let name = unique("vols");
+    let mut d = def(&name, "echo kept > /named/file; sleep 300");
+    d.mounts = vec![Mount::Volume {
+        name: volume.clone(),
+        target: "/named".into(),
+    }];
+    let id = run(&backend, &cleanup, &d).await;
+
+    // The image's `VOLUME /data` gives an anonymous volume besides the named one.
+    let info = backend.inspect_container(&id).await.expect("inspect");
+    assert_eq!(info.volumes.len(), 2, "{:?}", info.volumes);
+    assert!(info.volumes.contains(&volume));
+    let anonymous = info.volumes.iter().find(|v| **v != volume).unwrap().clone();
+    cleanup.volume(&anonymous);
+    assert!(backend.inspect_volume(&anonymous).await.expect("inspect").is_some());
+
+    match backend.remove_volume(&volume).await {
+        Err(BackendError::Other(m)) => assert!(m.contains("in use"), "{m}"),
+        other => panic!("expected in-use error, got {other:?}"),
+    }
+
+    backend.remove_container(&id).await.expect("remove");
+    assert!(backend.inspect_volume(&anonymous).await.expect("inspect").is_none());
+    let kept = backend
+        .inspect_volume(&volume)
+        .await
+        .expect("inspect")
+        .expect("named volume survives");
+    assert_eq!(kept.name, volume);
+    assert_eq!(kept.labels, labels);
+
+    // The data is still there for the next container.
+    let reader = unique("reader");
+    let mut d = def(&reader, "sleep 300");
+    d.mounts = vec![Mount::Volume {
+        name: volume.clone(),
+        target: "/named".into(),
+    }];
+    let reader_id = run(&backend, &cleanup, &d).await;
+    let out = backend
+        .exec(&reader_id, &["cat".into(), "/named/file".into()], &[])
+        .await
+        .expect("exec");
+    assert_eq!(out.output, "kept\n");
+    backend.remove_container(&reader_id).await.expect("remove");
+
+    backend.remove_volume(&volume).await.expect("remove volume");
+    assert!(backend.inspect_volume(&volume).await.expect("inspect").is_none());
+    assert!(matches!(
+        backend.remove_volume(&volume).await,
+        Err(BackendError::NotFound(v)) if v == volume
+    ));
+}
+
+#[tokio::test]
+async fn volumes_list_by_label() {
+    let Some(backend) = setup("volumes_list_by_label").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let run_id = unique("vlist");
+    let mut made = Vec::new();
+    for i in 0..2 {
+        let name = format!("{run_id}-{i}");
+        cleanup.volume(&name);
+        let labels = BTreeMap::from([
+            (format!("{TEST_LABEL}.run"), run_id.clone()),
+            (format!("{TEST_LABEL}.index"), i.to_string()),
+        ]);
+        backend.create_volume(&name, &labels).await.expect("create");
+        // Creating an existing volume is not an error.
+        backend.create_volume(&name, &labels).await.expect("create again");
+        made.push(name);
+    }
+    let mut listed: Vec<_> = backend
+        .list_volumes(&[format!("{TEST_LABEL}.run={run_id}")])
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, made);
+    let one = backend
+        .list_volumes(&[format!("{TEST_LABEL}.run={run_id}"), format!("{TEST_LABEL}.index=1")])
+        .await
+        .expect("list");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].name, made[1]);
+    assert_eq!(one[0].labels[&format!("{TEST_LABEL}.index")], "1");
+    for v in &made {
+        backend.remove_volume(v).await.expect("remove");
+    }
+    assert!(
+        backend
+            .list_volumes(&[format!("{TEST_LABEL}.run={run_id}")])
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn images_list_and_remove() {
+    let Some(backend) = setup("images_list_and_remove").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let images = backend.list_images().await.expect("list images");
+    let busybox = images
+        .iter()
+        .find(|i| i.tags.iter().any(|t| t == IMAGE))
+        .expect("busybox image listed");
+    assert!(busybox.id.starts_with("sha256:"));
+    assert!(busybox.size_bytes > 100_000);
+
+    // An image of its own (a commit), used by a container: cannot be removed.
+    let tag = format!("dbarena-test/{}:1", unique("img"));
+    cleanup.image(&tag);
+    let source = unique("imgsrc");
+    let id = run(&backend, &cleanup, &def(&source, "echo hi > /marker; sleep 300")).await;
+    let (ok, out) = docker_cli(&["commit", &id, &tag]);
+    assert!(ok, "{out}");
+    assert!(backend.image_exists(&tag).await.expect("exists"));
+    let user = unique("imguser");
+    cleanup.container(&user);
+    let mut d = def(&user, "true");
+    d.image = tag.clone();
+    let user_id = backend.create_container(&d).await.expect("create");
+    match backend.remove_image(&tag).await {
+        Err(BackendError::Other(m)) => assert!(m.contains("in use"), "{m}"),
+        other => panic!("expected in-use error, got {other:?}"),
+    }
+    backend.remove_container(&user_id).await.expect("remove");
+    backend.remove_image(&tag).await.expect("remove image");
+    assert!(!backend.image_exists(&tag).await.expect("exists"));
+    assert!(matches!(
+        backend.remove_image(&tag).await,
+        Err(BackendError::ImageNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn pull_from_unreachable_registry_fails_fast() {
+    let Some(backend) = setup("pull_from_unreachable_registry_fails_fast").await else {
+        return;
+    };
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(90),
+        backend.pull_image("127.0.0.1:1/nope:1", &|_| {}),
+    )
+    .await
+    .expect("pull hung");
+    match result {
+        Err(BackendError::Other(m)) => {
+            assert!(m.contains("127.0.0.1:1"), "{m}");
+            assert!(!m.contains('\n'));
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Starts the local registry (`.ci/registry-up.sh`) unless it answers.
+fn ensure_registry() -> Result<(), String> {
+    static UP: OnceLock<Result<(), String>> = OnceLock::new();
+    UP.get_or_init(|| {
+        if std::net::TcpStream::connect(REGISTRY).is_ok() {
+            return Ok(());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/registry-up.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} failed", script.display()))
+        }
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn pull_reports_progress_and_missing_tags() {
+    let Some(backend) = setup("pull_reports_progress_and_missing_tags").await else {
+        return;
+    };
+    if let Err(e) = ensure_registry() {
+        panic!("no registry on {REGISTRY}: {e}");
+    }
+    let cleanup = Cleanup::default();
+    // An image with a layer of its own, pushed and then deleted locally.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(&root).unwrap();
+    let id = unique("pull");
+    std::fs::write(root.join("id"), format!("{id} {:?}", Instant::now())).unwrap();
+    std::fs::write(root.join("payload"), vec![b'x'; 256 * 1024]).unwrap();
+    let image = format!("{REGISTRY}/dbarena-test/{id}:1");
+    cleanup.image(&image);
+    import_rootfs(&root, &image, &["CMD [\"/id\"]"]).expect("import");
+    let (ok, out) = docker_cli(&["push", &image]);
+    assert!(ok, "push: {out}");
+    let (ok, out) = docker_cli(&["rmi", &image]);
+    assert!(ok, "rmi: {out}");
+    assert!(!backend.image_exists(&image).await.expect("exists"));
+
+    let events: Mutex<Vec<PullProgress>> = Mutex::new(Vec::new());
+    backend
+        .pull_image(&image, &|p| events.lock().unwrap().push(p))
+        .await
+        .expect("pull");
+    assert!(backend.image_exists(&image).await.expect("exists"));
+    let events = events.into_inner().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| !e.layer.is_empty()), "{events:?}");
+    assert!(events.iter().any(|e| e.status == "Pull complete"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.current_bytes <= e.total_bytes || e.total_bytes == 0),
+        "{events:?}"
+    );
+
+    let missing = format!("{REGISTRY}/dbarena-test/{id}:no-such-tag");
+    match backend.pull_image(&missing, &|_| {}).await {
+        Err(BackendError::ImageNotFound(i)) => assert_eq!(i, missing),
+        other => panic!("expected ImageNotFound, got {other:?}"),
+    }
+    let missing_repo = format!("{REGISTRY}/dbarena-test/{id}-nope");
+    assert!(matches!(
+        backend.pull_image(&missing_repo, &|_| {}).await,
+        Err(BackendError::ImageNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn dead_socket_is_unavailable() {
+    // Needs no daemon: runs even when Docker tests are skipped.
+    match DockerBackend::connect_with_socket("/nonexistent/dbarena/docker.sock").await {
+        Err(BackendError::Unavailable(m)) => assert!(m.contains("docker info"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // A socket file nobody listens on any more: connection refused.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let started = Instant::now();
+    match DockerBackend::connect_with_socket(&format!("unix://{}", path.display())).await {
+        Err(BackendError::Unavailable(m)) => assert!(m.contains("docker info"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -1,0 +1,434 @@
+//! dbarena end to end on a real Docker engine, with real database servers built from
+//! Debian packages (tests/images): create, readiness, lifecycle, volumes, ports, errors.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::net::TcpListener;
+
+fn by_engine<'a>(instances: &'a Value, engine: &str) -> &'a Value {
+    instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == engine)
+        .unwrap_or_else(|| panic!("no {engine} in {instances}"))
+}
+
+fn create(arena: &Arena, args: &[&str]) -> Value {
+    let mut all = vec!["create", "--json"];
+    all.extend_from_slice(args);
+    let created = arena.json(&all);
+    for i in created.as_array().unwrap() {
+        arena.track(i["name"].as_str().unwrap());
+    }
+    created
+}
+
+fn container_exists(name: &str) -> bool {
+    docker(&["container", "inspect", name]).status.success()
+}
+
+fn volume_exists(name: &str) -> bool {
+    docker(&["volume", "inspect", name]).status.success()
+}
+
+#[test]
+fn three_engines_in_parallel_then_the_whole_lifecycle() {
+    if !docker_available("three_engines_in_parallel_then_the_whole_lifecycle") {
+        return;
+    }
+    let arena = Arena::new();
+    let created = create(&arena, &["postgres", "mysql", "redis"]);
+    assert_eq!(created.as_array().unwrap().len(), 3, "{created}");
+    let pg = by_engine(&created, "postgres");
+    let my = by_engine(&created, "mysql");
+    let rd = by_engine(&created, "redis");
+    for i in [pg, my, rd] {
+        for key in [
+            "name",
+            "engine",
+            "version",
+            "status",
+            "host",
+            "port",
+            "user",
+            "password",
+            "database",
+            "url",
+            "persistent",
+        ] {
+            assert!(!i[key].is_null(), "{key} missing in {i}");
+        }
+        assert_eq!(i["status"], "healthy");
+        assert_eq!(i["host"], "127.0.0.1");
+        assert_eq!(i["persistent"], false);
+        assert!(
+            i["password"].as_str().unwrap().len() >= 20,
+            "generated password should be strong"
+        );
+    }
+    assert_eq!(pg["version"], "15");
+
+    // Real queries through the printed connection info, from the host.
+    assert_eq!(psql(pg["url"].as_str().unwrap(), "select 40 + 2"), "42");
+    assert_eq!(mysql(my, "select 40 + 2"), "42");
+    assert_eq!(redis(rd["url"].as_str().unwrap(), &["SET", "k", "v"]), "OK");
+    assert_eq!(redis(rd["url"].as_str().unwrap(), &["GET", "k"]), "v");
+
+    // Ports are published on loopback only.
+    let pg_name = pg["name"].as_str().unwrap();
+    let ports = stdout(&docker(&["port", pg_name]));
+    assert!(ports.contains("127.0.0.1:") && !ports.contains("0.0.0.0"), "{ports}");
+
+    // list and inspect read the truth back from Docker.
+    let listed = arena.json(&["list", "--json"]);
+    for i in [pg, my, rd] {
+        let found = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == i["name"])
+            .expect("listed");
+        assert_eq!(found["status"], "healthy", "{found}");
+        assert_eq!(found["port"], i["port"]);
+        assert_eq!(found["url"], i["url"]);
+    }
+    let inspected = arena.json(&["inspect", pg_name, "--json"]);
+    assert_eq!(inspected["password"], pg["password"]);
+    assert_eq!(inspected["engine"], "postgres");
+
+    // stop → stopped; start → healthy again and usable; restart → healthy.
+    arena.ok(&["stop", pg_name]);
+    let after_stop = arena.json(&["inspect", pg_name, "--json"]);
+    assert_eq!(after_stop["status"], "stopped");
+    let running = arena.json(&["list", "--json"]);
+    assert!(
+        running.as_array().unwrap().iter().all(|l| l["name"] != pg_name),
+        "stopped instance listed without --all"
+    );
+    let all = arena.json(&["list", "--all", "--json"]);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == pg_name && l["status"] == "stopped")
+    );
+
+    let started = arena.json(&["start", pg_name, "--json"]);
+    assert_eq!(started[0]["status"], "healthy");
+    assert_eq!(psql(started[0]["url"].as_str().unwrap(), "select 1"), "1");
+    let restarted = arena.json(&["restart", pg_name, "--json"]);
+    assert_eq!(restarted[0]["status"], "healthy");
+    assert_eq!(psql(restarted[0]["url"].as_str().unwrap(), "select 2"), "2");
+
+    // logs shows the server's output.
+    let logs = arena.ok(&["logs", pg_name, "--tail", "50"]);
+    assert!(
+        logs.contains("database system is ready to accept connections"),
+        "{logs}"
+    );
+
+    // destroy leaves no container and no anonymous volume behind.
+    let mut anonymous = Vec::new();
+    for i in [pg, my, rd] {
+        let name = i["name"].as_str().unwrap();
+        let vols = arena.json(&["inspect", name, "--json"])["volumes"].clone();
+        anonymous.extend(vols.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()));
+    }
+    assert!(
+        !anonymous.is_empty(),
+        "the test images declare VOLUMEs, so anonymous volumes must exist"
+    );
+    let names: Vec<&str> = [pg, my, rd].iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let mut destroy = vec!["destroy"];
+    destroy.extend(&names);
+    arena.ok(&destroy);
+    for name in names {
+        assert!(!container_exists(name), "{name} still exists");
+    }
+    for v in anonymous {
+        assert!(!volume_exists(&v), "anonymous volume {v} leaked");
+    }
+}
+
+#[test]
+fn a_persistent_postgres_keeps_its_data_across_destroy_and_create() {
+    if !docker_available("a_persistent_postgres_keeps_its_data_across_destroy_and_create") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("persist");
+    let first = create(
+        &arena,
+        &[
+            "postgres",
+            "--persistent",
+            "--name",
+            &name,
+            "--password",
+            "s3cret:p@ss/word",
+        ],
+    );
+    let url = first[0]["url"].as_str().unwrap().to_string();
+    assert!(
+        url.contains("s3cret%3Ap%40ss%2Fword"),
+        "password must be percent-encoded: {url}"
+    );
+    psql(&url, "create table kept (v text); insert into kept values ('survives')");
+
+    let out = arena.ok(&["destroy", &name]);
+    assert!(out.contains("kept persistent volume"), "{out}");
+    let volume = format!("{name}-data");
+    assert!(volume_exists(&volume));
+    assert!(!container_exists(&name));
+
+    let second = create(
+        &arena,
+        &[
+            "postgres",
+            "--persistent",
+            "--name",
+            &name,
+            "--password",
+            "s3cret:p@ss/word",
+        ],
+    );
+    assert_eq!(
+        psql(second[0]["url"].as_str().unwrap(), "select v from kept"),
+        "survives"
+    );
+
+    // Deleting the volume needs confirmation; without a terminal and -y it is refused.
+    let refused = arena.fails(&["destroy", &name, "--remove-volume"]);
+    assert!(refused.contains("-y"), "{refused}");
+    assert!(
+        container_exists(&name) && volume_exists(&volume),
+        "nothing may be deleted when refused"
+    );
+    arena.ok(&["destroy", &name, "--remove-volume", "-y"]);
+    assert!(!volume_exists(&volume));
+}
+
+#[test]
+fn readiness_is_not_reported_while_the_temporary_init_server_runs() {
+    if !docker_available("readiness_is_not_reported_while_the_temporary_init_server_runs") {
+        return;
+    }
+    let arena = Arena::new();
+    // The test images hold their socket-only init server for this long, as the official
+    // images do while running init scripts.
+    let created = create(&arena, &["postgres", "mysql", "--env", "DBARENA_TEST_INIT_DELAY=6"]);
+    for i in created.as_array().unwrap() {
+        let name = i["name"].as_str().unwrap();
+        let logs = stdout(&docker(&["logs", name]));
+        assert!(
+            logs.contains("dbarena-test: init complete, starting real server"),
+            "{name} was reported ready before the real server started:\n{logs}"
+        );
+    }
+    assert_eq!(
+        psql(by_engine(&created, "postgres")["url"].as_str().unwrap(), "select 1"),
+        "1"
+    );
+    assert_eq!(mysql(by_engine(&created, "mysql"), "select 1"), "1");
+}
+
+#[test]
+fn concurrent_creates_get_different_ports() {
+    if !docker_available("concurrent_creates_get_different_ports") {
+        return;
+    }
+    let arena = Arena::new();
+    let a = arena.name("conc-a");
+    let b = arena.name("conc-b");
+    let spawn = |name: &str| {
+        std::process::Command::from(arena.cmd())
+            .args(["create", "redis", "--json", "--name", name])
+            .output()
+            .unwrap()
+    };
+    let (out_a, out_b) = std::thread::scope(|s| {
+        let ha = s.spawn(|| spawn(&a));
+        let hb = s.spawn(|| spawn(&b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert!(out_a.status.success(), "{}", stderr(&out_a));
+    assert!(out_b.status.success(), "{}", stderr(&out_b));
+    let ia: Value = serde_json::from_slice(&out_a.stdout).unwrap();
+    let ib: Value = serde_json::from_slice(&out_b.stdout).unwrap();
+    assert_ne!(ia[0]["port"], ib[0]["port"]);
+    for i in [&ia[0], &ib[0]] {
+        assert_eq!(redis(i["url"].as_str().unwrap(), &["PING"]), "PONG");
+    }
+}
+
+#[test]
+fn ports_taken_by_other_programs_are_skipped_or_refused() {
+    if !docker_available("ports_taken_by_other_programs_are_skipped_or_refused") {
+        return;
+    }
+    let arena = Arena::new();
+    // A port held by a plain program: --port on it is an error, nothing is left behind.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = listener.local_addr().unwrap().port().to_string();
+    let name = arena.name("taken");
+    let err = arena.fails(&["create", "redis", "--name", &name, "--port", &taken]);
+    assert!(err.contains(&format!("port {taken} is already in use")), "{err}");
+    assert!(!container_exists(&name), "a refused create must leave nothing behind");
+
+    // The engine's default port held by a plain program: another port is used instead.
+    let default_holder = TcpListener::bind("127.0.0.1:6379");
+    let created = create(&arena, &["redis"]);
+    let port = created[0]["port"].as_u64().unwrap();
+    assert_ne!(port, 6379, "6379 is taken (by this test or another instance)");
+    assert_eq!(redis(created[0]["url"].as_str().unwrap(), &["PING"]), "PONG");
+    drop(default_holder);
+}
+
+#[test]
+fn a_server_that_dies_fails_with_its_log_and_leaves_nothing() {
+    if !docker_available("a_server_that_dies_fails_with_its_log_and_leaves_nothing") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("dies");
+    // redis-server refuses an unknown directive and exits at once.
+    let err = arena.fails(&[
+        "create",
+        "redis",
+        "--name",
+        &name,
+        "--env",
+        "REDIS_NO_SUCH_DIRECTIVE=1",
+        "--timeout",
+        "30",
+    ]);
+    assert!(err.contains("stopped") || err.contains("exit"), "{err}");
+    assert!(
+        err.contains("last log lines") && err.contains("no-such-directive"),
+        "{err}"
+    );
+    assert!(!container_exists(&name), "failed create must remove its container");
+
+    // With --keep-on-failure the container stays for debugging.
+    let kept = arena.name("kept");
+    let err = arena.fails(&[
+        "create",
+        "redis",
+        "--name",
+        &kept,
+        "--env",
+        "REDIS_NO_SUCH_DIRECTIVE=1",
+        "--keep-on-failure",
+    ]);
+    assert!(err.contains("kept container"), "{err}");
+    assert!(container_exists(&kept));
+}
+
+#[test]
+fn bad_input_and_foreign_containers_get_clear_errors() {
+    if !docker_available("bad_input_and_foreign_containers_get_clear_errors") {
+        return;
+    }
+    let arena = Arena::new();
+    assert!(
+        arena
+            .fails(&["create", "nosuchdb"])
+            .contains("unknown engine 'nosuchdb'")
+    );
+    assert!(arena.fails(&["create", "postgres@9"]).contains("invalid version"));
+    assert!(
+        arena
+            .fails(&["create", "redis", "--memory", "lots"])
+            .contains("invalid --memory")
+    );
+    assert!(
+        arena
+            .fails(&["create", "redis", "--name", "bad name"])
+            .contains("invalid --name")
+    );
+    assert!(
+        arena
+            .fails(&["inspect", "no-such-instance"])
+            .contains("no instance named")
+    );
+
+    // A container dbarena did not create is never touched.
+    let foreign = arena.name("foreign");
+    let run = docker(&["run", "-d", "--name", &foreign, "dbarena-test/redis:7"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let err = arena.fails(&["destroy", &foreign]);
+    assert!(err.contains("not created by dbarena"), "{err}");
+    assert!(container_exists(&foreign));
+
+    // A name collision is an error, not a silent rename.
+    let err = arena.fails(&["create", "redis", "--name", &foreign]);
+    assert!(err.contains("already exists"), "{err}");
+
+    // No Docker: one actionable line, non-zero exit.
+    let out = arena
+        .cmd()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot reach the container engine"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn images_are_pulled_from_a_registry_with_progress() {
+    if !docker_available("images_are_pulled_from_a_registry_with_progress") {
+        return;
+    }
+    let up = std::process::Command::new("bash")
+        .arg(repo_root().join(".ci/registry-up.sh"))
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "registry: {}", stderr(&up));
+    let tag = format!("127.0.0.1:5000/dbarena-pulltest/redis:{}", std::process::id());
+    run("docker", &["tag", "dbarena-test/redis:7", &tag]);
+    run("docker", &["push", &tag]);
+    run("docker", &["rmi", &tag]);
+
+    let arena = Arena::new();
+    let name = arena.name("pulled");
+    let out = arena
+        .cmd()
+        .args(["create", "redis", "--json", "--name", &name, "--image", &tag])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created[0]["image"], tag.as_str());
+    assert_eq!(redis(created[0]["url"].as_str().unwrap(), &["PING"]), "PONG");
+
+    // `images pull` reports per-layer progress even without a terminal.
+    arena.ok(&["destroy", &name]);
+    run("docker", &["rmi", &tag]);
+    std::fs::write(arena.config_path(), format!("[engines.redis]\nimage = \"{tag}\"\n")).unwrap();
+    let out = arena.cmd().args(["images", "pull", "redis"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("pulled {tag}")), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("Pull complete") || stderr(&out).contains("Already exists"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = docker(&["rmi", &tag]);
+
+    // A missing image is a clear error.
+    let err = arena.fails(&[
+        "create",
+        "redis",
+        "--image",
+        "127.0.0.1:5000/dbarena-pulltest/missing:1",
+    ]);
+    assert!(err.contains("not found"), "{err}");
+}

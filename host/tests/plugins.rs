@@ -1,0 +1,282 @@
+//! The plugin runtime against real components: the built-ins, drop-in plugin files, and
+//! hostile plugins that must fail cleanly in bounded time.
+
+use assert_cmd::Command;
+use dbarena::plugin::bindings::{Mode, Options};
+use dbarena::plugin::{BUILTIN_PLUGINS, Plugin, PluginFailure, PluginRuntime, PluginSource, conformance};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn built(name: &str) -> PathBuf {
+    PathBuf::from(env!("DBARENA_BUILT_PLUGIN_DIR")).join(format!("dbarena_plugin_{}.wasm", name.replace('-', "_")))
+}
+
+fn runtime() -> PluginRuntime {
+    PluginRuntime::new(None).unwrap()
+}
+
+fn load_file(rt: &PluginRuntime, name: &str) -> Result<Plugin, PluginFailure> {
+    let path = built(name);
+    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    rt.load(name, &wasm, PluginSource::File(path))
+}
+
+fn options(extra: &[(&str, &str)]) -> Options {
+    Options {
+        version: String::new(),
+        user: None,
+        password: "pw".into(),
+        database: None,
+        mode: Mode::Fast,
+        persistent: false,
+        memory_limit_bytes: None,
+        extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn dbarena(plugin_dir: &std::path::Path, cache: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("dbarena").unwrap();
+    cmd.env("DBARENA_PLUGIN_DIR", plugin_dir)
+        .env("DBARENA_CACHE_DIR", cache);
+    cmd
+}
+
+#[test]
+fn every_builtin_passes_the_conformance_suite() {
+    let rt = runtime();
+    let ids: Vec<&str> = BUILTIN_PLUGINS.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, ["postgres", "mysql", "sqlserver", "redis", "mongodb"]);
+    for (id, wasm) in BUILTIN_PLUGINS {
+        let plugin = rt
+            .load(id, wasm, PluginSource::Builtin)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plugin.id(), *id);
+        let report = conformance::run(&plugin);
+        println!("{report}");
+        assert!(report.passed(), "{report}");
+    }
+}
+
+#[test]
+fn conformance_catches_a_plugin_that_breaks_the_contract() {
+    // The hostile fixture's spec is valid but it judges every reply ready and uses a
+    // log-line probe only: the suite must flag both.
+    let rt = runtime();
+    let report = conformance::run(&load_file(&rt, "hostile").unwrap());
+    let failed: Vec<&str> = report.failures().map(|c| c.name).collect();
+    assert!(
+        failed.contains(&"readiness starts with a handshake through a published port"),
+        "{report}"
+    );
+    assert!(failed.contains(&"no reply is never ready"), "{report}");
+}
+
+#[test]
+fn engines_json_lists_builtins_and_a_dropped_in_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = dbarena(dir.path(), cache.path())
+        .args(["engines", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let engines: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = engines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mongodb", "mysql", "postgres", "redis", "sqlserver"]);
+    for e in engines.as_array().unwrap() {
+        assert_eq!(e["source"], "builtin");
+        assert_eq!(e["api_version"], "0.1.0");
+        assert!(!e["versions"].as_array().unwrap().is_empty());
+    }
+
+    // A new engine and a replacement for a built-in, dropped in without rebuilding dbarena.
+    let hostile = dir.path().join("hostile.wasm");
+    let redis = dir.path().join("my-redis.wasm");
+    std::fs::copy(built("hostile"), &hostile).unwrap();
+    std::fs::copy(built("redis"), &redis).unwrap();
+    let out = dbarena(dir.path(), cache.path())
+        .args(["engines", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let engines: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |id: &str| {
+        engines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("hostile")["source"], hostile.display().to_string());
+    assert_eq!(find("redis")["source"], redis.display().to_string());
+    assert_eq!(find("redis")["overrides_builtin"], true);
+    assert_eq!(find("postgres")["source"], "builtin");
+
+    let table = dbarena(dir.path(), cache.path()).arg("engines").output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("hostile") && text.contains("(overrides built-in)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_broken_plugin_file_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.wasm"), b"not wasm at all").unwrap();
+    std::fs::copy(built("fs-importer"), dir.path().join("fs.wasm")).unwrap();
+    let out = dbarena(dir.path(), cache.path())
+        .args(["engines", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("junk.wasm") && stderr.contains("not a valid WASM component"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fs.wasm") && stderr.contains("wasi:filesystem"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn engine_detail_shows_the_spec_it_would_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = dbarena(dir.path(), cache.path())
+        .args(["engines", "redis@7", "--json", "--password", "p@ss word", "--durable"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail["engine"]["id"], "redis");
+    assert_eq!(detail["spec"]["image"], "redis:7");
+    assert_eq!(detail["spec"]["credentials"]["password"], "p@ss word");
+    assert_eq!(detail["connection"]["url"], "redis://:p%40ss%20word@127.0.0.1:6379/0");
+
+    let bad = dbarena(dir.path(), cache.path())
+        .args(["engines", "redis@1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("invalid version") && stderr.contains("supported"),
+        "{stderr}"
+    );
+
+    let unknown = dbarena(dir.path(), cache.path())
+        .args(["engines", "nosuchdb"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown engine 'nosuchdb'"));
+}
+
+/// Runs one hostile behaviour and returns the error and how long it took.
+fn hostile(behaviour: &str) -> (PluginFailure, Duration) {
+    let rt = runtime();
+    let plugin = load_file(&rt, "hostile").unwrap();
+    let start = Instant::now();
+    let err = plugin
+        .container_spec(&options(&[("HOSTILE", behaviour)]))
+        .expect_err(behaviour);
+    (err, start.elapsed())
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_fuel() {
+    let (err, took) = hostile("loop");
+    assert!(matches!(err, PluginFailure::OutOfFuel { .. }), "{err}");
+    assert!(err.to_string().contains("plugin hostile"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let (err, took) = hostile("memory");
+    assert!(matches!(err, PluginFailure::OutOfMemory { .. }), "{err}");
+    assert!(err.to_string().contains("memory limit (64 MiB)"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    let (err, _) = hostile("panic");
+    assert!(matches!(err, PluginFailure::Crashed { .. }), "{err}");
+    assert!(err.to_string().contains("hostile plugin panicked on purpose"), "{err}");
+}
+
+#[test]
+fn lies_in_the_spec_are_rejected_by_validation() {
+    for (behaviour, expected) in [
+        ("giant-string", "image"),
+        ("bad-env", "environment variable name"),
+        ("relative-path", "not an absolute path"),
+        ("bad-port", "not a valid port"),
+    ] {
+        let (err, _) = hostile(behaviour);
+        assert!(matches!(err, PluginFailure::Invalid { .. }), "{behaviour}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("plugin hostile returned an invalid container spec"),
+            "{text}"
+        );
+        assert!(text.contains(expected), "{behaviour}: {text}");
+        assert!(text.len() < 400, "error text should be bounded: {} bytes", text.len());
+    }
+}
+
+#[test]
+fn a_plugin_importing_the_filesystem_is_refused_at_load() {
+    let err = load_file(&runtime(), "fs-importer").err().expect("must be refused");
+    assert!(matches!(err, PluginFailure::ForbiddenImports { .. }), "{err}");
+    assert!(err.to_string().contains("wasi:filesystem"), "{err}");
+}
+
+#[test]
+fn a_non_component_is_refused_with_the_plugin_named() {
+    let err = runtime()
+        .load("junk.wasm", b"\0asm\x01\0\0\0", PluginSource::Builtin)
+        .err()
+        .unwrap();
+    assert!(err.to_string().starts_with("plugin junk.wasm: cannot load"), "{err}");
+}
+
+#[test]
+fn compiled_components_are_cached_and_a_corrupt_entry_is_replaced() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(built("redis")).unwrap();
+    let rt = PluginRuntime::new(Some(cache.path().to_path_buf())).unwrap();
+    rt.load("redis", &wasm, PluginSource::Builtin).unwrap();
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&dbarena::plugin::sha256_hex(&wasm))
+    );
+
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    let plugin = rt.load("redis", &wasm, PluginSource::Builtin).unwrap();
+    assert_eq!(plugin.id(), "redis");
+    assert!(
+        std::fs::read(&entries[0]).unwrap().len() > 1000,
+        "corrupt entry was rewritten"
+    );
+}

@@ -1,0 +1,637 @@
+//! MySQL engine plugin, following the official `mysql` image: credentials through
+//! `MYSQL_ROOT_PASSWORD` (and `MYSQL_USER`/`MYSQL_PASSWORD` for a non-root user), the
+//! database through `MYSQL_DATABASE`, server settings as `mysqld` arguments.
+//!
+//! Defaults: user `root` and database `app` (created by the image, so the URL points at an
+//! existing, empty schema). A non-root user gets the same password and all rights on the
+//! database; root keeps the password too.
+//!
+//! The server flags are accepted by MariaDB as well (its image also reads the `MYSQL_*`
+//! variables), so a MariaDB image can stand in.
+//!
+//! Readiness is the server greeting through the published port: on first start the image
+//! runs a temporary server with `--skip-networking`, so a greeting over TCP comes from the
+//! real server.
+
+use dbarena_plugin_sdk::bytes::Reader;
+use dbarena_plugin_sdk::field_error;
+use dbarena_plugin_sdk::prelude::*;
+
+pub struct Mysql;
+
+const PORT: u16 = 3306;
+const DATA: &str = "/var/lib/mysql";
+/// MySQL user names are at most 32 characters.
+const MAX_USER_CHARS: usize = 32;
+/// Schema names are at most 64 characters.
+const MAX_DATABASE_CHARS: usize = 64;
+/// Bound for a greeting or error packet; real ones are about a hundred bytes.
+const MAX_PACKET_LEN: u64 = 64 * 1024;
+/// Env vars that hold the credentials: `--user`, `--password` and `--database` set them, so
+/// an `--env` override would break readiness and connection info.
+const MANAGED_ENV: &[&str] = &[
+    "MYSQL_ROOT_PASSWORD",
+    "MYSQL_ROOT_PASSWORD_FILE",
+    "MYSQL_ALLOW_EMPTY_PASSWORD",
+    "MYSQL_RANDOM_ROOT_PASSWORD",
+    "MYSQL_USER",
+    "MYSQL_USER_FILE",
+    "MYSQL_PASSWORD",
+    "MYSQL_PASSWORD_FILE",
+    "MYSQL_DATABASE",
+    "MYSQL_DATABASE_FILE",
+    "MARIADB_ROOT_PASSWORD",
+    "MARIADB_USER",
+    "MARIADB_PASSWORD",
+    "MARIADB_DATABASE",
+];
+
+fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
+    VersionInfo {
+        version: v.into(),
+        image_repository: "mysql".into(),
+        image_tag: tag.into(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// The image's entrypoint pastes the user name and the passwords into SQL string literals
+/// (`CREATE USER '$MYSQL_USER'@'%' IDENTIFIED BY '$MYSQL_PASSWORD'`) and the root password into
+/// an option file (`password="..."`) without escaping, so quotes and backslashes would break
+/// the first start; control characters would break the option file.
+fn check_quotable(field: &str, value: &str) -> Result<(), PluginError> {
+    if value.is_empty() {
+        return Err(field_error(field, "must not be empty"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| matches!(c, '\'' | '"' | '\\' | '`') || c.is_control())
+    {
+        return Err(field_error(
+            field,
+            format!(
+                "must not contain {c:?}: the mysql image writes it into SQL and option files without escaping (quotes, backslashes, backticks and control characters are refused)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Schema names: the entrypoint runs ``CREATE DATABASE `$MYSQL_DATABASE` ``, and the name is
+/// also a directory; letters, digits, `_`, `$` and `-` work everywhere.
+fn check_database(name: &str) -> Result<(), PluginError> {
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_DATABASE_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(field_error(
+            "database",
+            format!(
+                "'{name}' is not a supported schema name: use 1-{MAX_DATABASE_CHARS} ASCII letters, digits, '_', '$' or '-'"
+            ),
+        ))
+    }
+}
+
+/// A host name as it goes in a URL authority: IPv6 literals in brackets.
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl Engine for Mysql {
+    fn info() -> EngineInfo {
+        EngineInfo {
+            id: "mysql".into(),
+            display_name: "MySQL".into(),
+            plugin_version: env!("CARGO_PKG_VERSION").into(),
+            description: "Relational database (official `mysql` image)".into(),
+            versions: vec![
+                version("8.0", "8.0", &[]),
+                version("8.4", "8.4", &["lts", "8"]),
+                version("9", "9", &["latest", "innovation"]),
+            ],
+            default_version: "8.4".into(),
+            default_port: PORT,
+            documentation_url: "https://hub.docker.com/_/mysql".into(),
+        }
+    }
+
+    fn container_spec(opts: Options) -> Result<ContainerSpec, PluginError> {
+        let info = Self::info();
+        let v = find_version(&info, &opts.version)?;
+        let user = opts.user.clone().unwrap_or_else(|| "root".into());
+        check_quotable("user", &user)?;
+        if user.chars().count() > MAX_USER_CHARS {
+            return Err(field_error(
+                "user",
+                format!("MySQL user names are at most {MAX_USER_CHARS} characters"),
+            ));
+        }
+        let database = opts.database.clone().unwrap_or_else(|| "app".into());
+        check_database(&database)?;
+        check_quotable("password", &opts.password)?;
+        if let Some((key, _)) = opts.extra.iter().find(|(k, _)| MANAGED_ENV.contains(&k.as_str())) {
+            return Err(field_error(
+                "env",
+                format!("'{key}' is managed by dbarena; use --user, --password and --database instead"),
+            ));
+        }
+
+        let mut cmd = vec!["mysqld".to_string()];
+        if opts.mode == Mode::Fast {
+            // Flush the redo log once a second instead of at every commit, and keep no binary
+            // log. Every flag exists with the same meaning in MySQL 8.0-9 and MariaDB 10.11+.
+            cmd.extend(
+                [
+                    "--innodb-flush-log-at-trx-commit=2",
+                    "--sync-binlog=0",
+                    "--skip-log-bin",
+                ]
+                .map(String::from),
+            );
+        }
+        if let Some(limit) = opts.memory_limit_bytes {
+            // A quarter of the limit for the buffer pool (default 128M) leaves room for the
+            // per-connection buffers and performance_schema.
+            let mib = (limit / 4 / (1024 * 1024)).max(8);
+            cmd.push(format!("--innodb-buffer-pool-size={mib}M"));
+        }
+        let non_root = (user != "root").then(|| user.clone());
+        let env = Env::new()
+            .set("MYSQL_ROOT_PASSWORD", opts.password.clone())
+            .set("MYSQL_DATABASE", database.clone())
+            // The entrypoint refuses MYSQL_USER=root: root is configured by MYSQL_ROOT_PASSWORD.
+            .set_opt("MYSQL_USER", non_root.clone())
+            .set_opt("MYSQL_PASSWORD", non_root.map(|_| opts.password.clone()))
+            .extend(opts.extra.clone());
+
+        Ok(ContainerSpec {
+            image: format!("{}:{}", v.image_repository, v.image_tag),
+            env: env.build(),
+            entrypoint: None,
+            cmd,
+            data_paths: vec![DATA.into()],
+            tmpfs: Vec::new(),
+            memory_limit_bytes: opts.memory_limit_bytes,
+            ports: vec![PORT],
+            credentials: Credentials {
+                user,
+                password: opts.password,
+                database,
+            },
+            readiness: Readiness {
+                probes: vec![Probe::Handshake(HandshakeProbe {
+                    container_port: PORT,
+                    description: "MySQL greeting".into(),
+                })],
+                // Data-directory initialisation alone takes 7-14 s, more on slow disks.
+                startup_timeout_secs: 120,
+            },
+        })
+    }
+
+    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
+        judge_greeting(&received)
+    }
+
+    fn connection(at: Endpoint) -> ConnectionInfo {
+        let c = &at.credentials;
+        ConnectionInfo {
+            url: format!(
+                "mysql://{}:{}@{}:{}/{}",
+                percent_encode(&c.user),
+                percent_encode(&c.password),
+                url_host(&at.host),
+                at.port,
+                percent_encode(&c.database)
+            ),
+            // MYSQL_HOST, MYSQL_TCP_PORT and MYSQL_PWD are read by the mysql client itself.
+            env: vec![
+                ("MYSQL_HOST".into(), at.host.clone()),
+                ("MYSQL_TCP_PORT".into(), at.port.to_string()),
+                ("MYSQL_USER".into(), c.user.clone()),
+                ("MYSQL_PWD".into(), c.password.clone()),
+                ("MYSQL_DATABASE".into(), c.database.clone()),
+            ],
+            // Long options with `=` keep values that start with '-' unambiguous; the client
+            // warns that a password on the command line is insecure, which is fine inside
+            // the container.
+            shell: vec![
+                "mysql".into(),
+                format!("--user={}", c.user),
+                format!("--password={}", c.password),
+                format!("--database={}", c.database),
+            ],
+        }
+    }
+}
+
+/// Judges the first packet the server sends (3-byte little-endian payload length, sequence
+/// byte, payload).
+///
+/// - Payload starting with 0x0a: the protocol v10 Initial Handshake, sent by a server that
+///   accepts clients: ready.
+/// - 0xff ERR packet (code, optional `#` + SQLSTATE, message), sent before the greeting when
+///   the server refuses the connection: 1040 too many connections and 1053 shutdown in
+///   progress are transient: not yet. Everything else fails: 1129 (host blocked by
+///   max_connect_errors) lasts until `FLUSH HOSTS`; 1130 (host not allowed) means no account
+///   may connect over TCP, which does not change while the server runs (the image creates
+///   `root@'%'` before the real server opens its port; a reused volume or a MYSQL_ROOT_HOST
+///   override can restrict it).
+/// - Anything else is not a MySQL server: failed.
+fn judge_greeting(received: &[u8]) -> HandshakeVerdict {
+    let mut r = Reader::new(received);
+    let Some(len) = r.uint_le(3) else {
+        return HandshakeVerdict::NeedMore;
+    };
+    let Some(_sequence) = r.u8() else {
+        return HandshakeVerdict::NeedMore;
+    };
+    if len == 0 || len > MAX_PACKET_LEN {
+        return not_mysql(received);
+    }
+    match r.rest().first() {
+        None => return HandshakeVerdict::NeedMore,
+        Some(0x0a | 0xff) => {}
+        Some(_) => return not_mysql(received),
+    }
+    let Some(payload) = r.take(len as usize) else {
+        return HandshakeVerdict::NeedMore;
+    };
+    let mut p = Reader::new(&payload[1..]);
+    if payload[0] == 0xff {
+        return judge_error(&mut p);
+    }
+    // Protocol v10: the server version as a NUL-terminated string, then the connection id.
+    match (p.cstr(), p.u32_le()) {
+        (Some(_version), Some(_connection_id)) => HandshakeVerdict::Ready,
+        _ => not_mysql(received),
+    }
+}
+
+fn judge_error(p: &mut Reader) -> HandshakeVerdict {
+    let Some(code) = p.u16_le() else {
+        return HandshakeVerdict::Failed("truncated MySQL error packet".into());
+    };
+    // Before the handshake the server does not know the client speaks 4.1, so the SQLSTATE
+    // marker is usually absent.
+    if p.rest().first() == Some(&b'#') {
+        p.skip(6);
+    }
+    let message = String::from_utf8_lossy(p.rest()).into_owned();
+    let text = format!("MySQL error {code}: {message}");
+    match code {
+        1040 | 1053 => HandshakeVerdict::NotYet(text),
+        1129 => HandshakeVerdict::Failed(format!("{text} (run `mysqladmin flush-hosts` in the container)")),
+        1130 => HandshakeVerdict::Failed(format!(
+            "{text} (no account may connect over TCP; check MYSQL_ROOT_HOST or the reused data volume)"
+        )),
+        _ => HandshakeVerdict::Failed(text),
+    }
+}
+
+fn not_mysql(received: &[u8]) -> HandshakeVerdict {
+    let head: Vec<String> = received.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    HandshakeVerdict::Failed(format!("not a MySQL greeting (starts with {})", head.join(" ")))
+}
+
+register!(Mysql);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> HandshakeContext {
+        HandshakeContext {
+            credentials: Credentials {
+                user: "root".into(),
+                password: "pw".into(),
+                database: "app".into(),
+            },
+            container_port: PORT,
+            step: 0,
+        }
+    }
+
+    /// A comparable mirror of the verdict: the generated SDK types do not implement `PartialEq`.
+    #[derive(Debug, PartialEq)]
+    enum V {
+        Ready,
+        NeedMore,
+        NotYet(String),
+        Failed(String),
+    }
+
+    /// Runs `bytes` through the plugin's `handshake_step`.
+    fn judge(bytes: &[u8]) -> V {
+        match Mysql::handshake_step(ctx(), bytes.to_vec()) {
+            HandshakeVerdict::Ready => V::Ready,
+            HandshakeVerdict::NeedMore => V::NeedMore,
+            HandshakeVerdict::NotYet(reason) => V::NotYet(reason),
+            HandshakeVerdict::Failed(reason) => V::Failed(reason),
+            HandshakeVerdict::Send(bytes) => panic!("unexpected send {bytes:?}"),
+        }
+    }
+
+    fn opts() -> Options {
+        Options {
+            version: String::new(),
+            user: None,
+            password: "pw".into(),
+            database: None,
+            mode: Mode::Fast,
+            persistent: false,
+            memory_limit_bytes: None,
+            extra: vec![],
+        }
+    }
+
+    /// A MySQL 8.4 Initial Handshake packet (protocol v10), laid out per the client/server
+    /// protocol docs: header, then version, connection id, scramble part 1, filler,
+    /// capability flags, charset, status, capabilities (upper), auth data length, reserved,
+    /// scramble part 2 and the auth plugin name.
+    fn greeting_8_4() -> Vec<u8> {
+        [
+            &[0x49, 0x00, 0x00, 0x00][..],                         // payload length 73, sequence 0
+            &[0x0a],                                               // protocol version 10
+            b"8.4.3\0",                                            // server version
+            &[0x08, 0x00, 0x00, 0x00],                             // connection id 8
+            b"\x1a\x2b\x3c\x4d\x5e\x6f\x70\x01",                   // auth-plugin-data part 1 (8 bytes)
+            &[0x00],                                               // filler
+            &[0xff, 0xff],                                         // capability flags, lower 2 bytes
+            &[0xff],                                               // character set utf8mb4_0900_ai_ci
+            &[0x02, 0x00],                                         // status: SERVER_STATUS_AUTOCOMMIT
+            &[0xff, 0xdf],                                         // capability flags, upper 2 bytes
+            &[0x15],                                               // auth-plugin-data length 21
+            &[0; 10],                                              // reserved
+            b"\x11\x22\x33\x44\x55\x66\x77\x08\x09\x0a\x0b\x0c\0", // part 2 (13 bytes)
+            b"caching_sha2_password\0",                            // auth plugin name
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn server_speaks_first() {
+        assert!(Mysql::handshake_start(ctx()).is_empty());
+    }
+
+    #[test]
+    fn protocol_10_greeting_is_ready_and_partial_needs_more() {
+        let greeting = greeting_8_4();
+        assert_eq!(greeting.len(), 4 + 0x49);
+        assert_eq!(judge(&greeting), V::Ready);
+        // MariaDB 10.11 greets with the "5.5.5-" version prefix.
+        let mariadb = [&[0x13, 0, 0, 0, 0x0a][..], b"5.5.5-10.11.9\0", &[3, 0, 0, 0]].concat();
+        assert_eq!(judge(&mariadb), V::Ready);
+        for cut in [0, 2, 4, 5, 40, greeting.len() - 1] {
+            assert_eq!(judge(&greeting[..cut]), V::NeedMore, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn busy_errors_are_not_yet_and_others_fail() {
+        // ERR packet 1040 without SQLSTATE marker, as sent before the handshake.
+        let too_many = [&[0x17, 0, 0, 0, 0xff, 0x10, 0x04][..], b"Too many connections"].concat();
+        assert_eq!(too_many.len(), 4 + 0x17);
+        assert_eq!(
+            judge(&too_many),
+            V::NotYet("MySQL error 1040: Too many connections".into())
+        );
+        // 1053 with a SQLSTATE marker.
+        let shutdown = [
+            &[0x24, 0, 0, 1, 0xff, 0x1d, 0x04][..],
+            b"#08S01Server shutdown in progress",
+        ]
+        .concat();
+        assert_eq!(shutdown.len(), 4 + 0x24);
+        assert_eq!(
+            judge(&shutdown),
+            V::NotYet("MySQL error 1053: Server shutdown in progress".into())
+        );
+        let host = [
+            &[0x43, 0, 0, 0, 0xff, 0x6a, 0x04][..],
+            b"Host '172.17.0.1' is not allowed to connect to this MySQL server",
+        ]
+        .concat();
+        assert_eq!(host.len(), 4 + 0x43);
+        assert!(matches!(judge(&host), V::Failed(m) if m.starts_with("MySQL error 1130: Host '172.17.0.1'")));
+        let blocked = [&[0x0a, 0, 0, 0, 0xff, 0x69, 0x04][..], b"blocked"].concat();
+        assert!(matches!(judge(&blocked), V::Failed(m) if m.contains("1129") && m.contains("flush-hosts")));
+        assert_eq!(judge(&too_many[..10]), V::NeedMore);
+    }
+
+    #[test]
+    fn garbage_fails() {
+        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), V::Failed(_)));
+        assert!(matches!(
+            judge(&[0x05, 0, 0, 0, 0x09, b'4', b'.', b'1', 0]),
+            V::Failed(_)
+        ));
+        assert!(matches!(judge(&[0, 0, 0, 0]), V::Failed(_)));
+        assert!(matches!(judge(&[0x03, 0, 0, 0, 0x0a, b'8', b'.']), V::Failed(_)));
+    }
+
+    #[test]
+    fn versions_images_and_tags() {
+        let info = Mysql::info();
+        assert_eq!(info.default_version, "8.4");
+        assert_eq!(info.default_port, 3306);
+        let tags: Vec<&str> = info.versions.iter().map(|v| v.image_tag.as_str()).collect();
+        assert_eq!(tags, ["8.0", "8.4", "9"]);
+        assert_eq!(Mysql::container_spec(opts()).unwrap().image, "mysql:8.4");
+        let lts = Mysql::container_spec(Options {
+            version: "lts".into(),
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(lts.image, "mysql:8.4");
+        let latest = Mysql::container_spec(Options {
+            version: "latest".into(),
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(latest.image, "mysql:9");
+    }
+
+    #[test]
+    fn fast_mode_relaxes_flushing_and_durable_keeps_defaults() {
+        let fast = Mysql::container_spec(opts()).unwrap();
+        assert_eq!(
+            fast.cmd,
+            [
+                "mysqld",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--sync-binlog=0",
+                "--skip-log-bin"
+            ]
+        );
+        let durable = Mysql::container_spec(Options {
+            mode: Mode::Durable,
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(durable.cmd, ["mysqld"]);
+        let limited = Mysql::container_spec(Options {
+            mode: Mode::Durable,
+            memory_limit_bytes: Some(1 << 30),
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(limited.cmd, ["mysqld", "--innodb-buffer-pool-size=256M"]);
+        assert_eq!(limited.memory_limit_bytes, Some(1 << 30));
+        assert_eq!(limited.data_paths, ["/var/lib/mysql"]);
+        assert_eq!(limited.ports, [3306]);
+    }
+
+    #[test]
+    fn root_gets_only_the_root_password_and_other_users_get_an_account() {
+        let root = Mysql::container_spec(opts()).unwrap();
+        let env = Env::new().extend(root.env);
+        assert_eq!(env.get("MYSQL_ROOT_PASSWORD"), Some("pw"));
+        assert_eq!(env.get("MYSQL_DATABASE"), Some("app"));
+        assert_eq!(env.get("MYSQL_USER"), None);
+        assert_eq!(env.get("MYSQL_PASSWORD"), None);
+        let c = &root.credentials;
+        assert_eq!(
+            (c.user.as_str(), c.password.as_str(), c.database.as_str()),
+            ("root", "pw", "app")
+        );
+
+        let bob = Mysql::container_spec(Options {
+            user: Some("bob".into()),
+            database: Some("shop".into()),
+            extra: vec![("TZ".into(), "UTC".into())],
+            ..opts()
+        })
+        .unwrap();
+        let env = Env::new().extend(bob.env);
+        assert_eq!(env.get("MYSQL_ROOT_PASSWORD"), Some("pw"));
+        assert_eq!(env.get("MYSQL_USER"), Some("bob"));
+        assert_eq!(env.get("MYSQL_PASSWORD"), Some("pw"));
+        assert_eq!(env.get("MYSQL_DATABASE"), Some("shop"));
+        assert_eq!(env.get("TZ"), Some("UTC"));
+        assert!(matches!(
+            bob.readiness.probes.as_slice(),
+            [Probe::Handshake(HandshakeProbe {
+                container_port: 3306,
+                ..
+            })]
+        ));
+        assert_eq!(bob.readiness.startup_timeout_secs, 120);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        let field = |o: Options| Mysql::container_spec(o).unwrap_err().field;
+        assert_eq!(
+            field(Options {
+                version: "5.7".into(),
+                ..opts()
+            })
+            .as_deref(),
+            Some("version")
+        );
+        assert_eq!(
+            field(Options {
+                user: Some("o'brien".into()),
+                ..opts()
+            })
+            .as_deref(),
+            Some("user")
+        );
+        assert_eq!(
+            field(Options {
+                user: Some("u".repeat(33)),
+                ..opts()
+            })
+            .as_deref(),
+            Some("user")
+        );
+        assert_eq!(
+            field(Options {
+                user: Some(String::new()),
+                ..opts()
+            })
+            .as_deref(),
+            Some("user")
+        );
+        assert_eq!(
+            field(Options {
+                database: Some("a`b".into()),
+                ..opts()
+            })
+            .as_deref(),
+            Some("database")
+        );
+        assert_eq!(
+            field(Options {
+                database: Some("d".repeat(65)),
+                ..opts()
+            })
+            .as_deref(),
+            Some("database")
+        );
+        assert_eq!(
+            field(Options {
+                password: "it's".into(),
+                ..opts()
+            })
+            .as_deref(),
+            Some("password")
+        );
+        assert_eq!(
+            field(Options {
+                password: "a\\b".into(),
+                ..opts()
+            })
+            .as_deref(),
+            Some("password")
+        );
+        assert_eq!(
+            field(Options {
+                password: String::new(),
+                ..opts()
+            })
+            .as_deref(),
+            Some("password")
+        );
+        let extra = vec![("MYSQL_ROOT_PASSWORD".into(), "x".into())];
+        assert_eq!(field(Options { extra, ..opts() }).as_deref(), Some("env"));
+        assert!(
+            Mysql::container_spec(Options {
+                password: "p@ss:w/rd#$%".into(),
+                ..opts()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn url_percent_encodes_credentials() {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 33306,
+            credentials: Credentials {
+                user: "bob".into(),
+                password: "p@ss:w/rd".into(),
+                database: "app".into(),
+            },
+        };
+        let info = Mysql::connection(at);
+        assert_eq!(info.url, "mysql://bob:p%40ss%3Aw%2Frd@127.0.0.1:33306/app");
+        assert!(info.env.contains(&("MYSQL_PWD".into(), "p@ss:w/rd".into())));
+        assert!(info.env.contains(&("MYSQL_TCP_PORT".into(), "33306".into())));
+        assert_eq!(
+            info.shell,
+            ["mysql", "--user=bob", "--password=p@ss:w/rd", "--database=app"]
+        );
+    }
+}

@@ -1,0 +1,25 @@
+use crate::types::{EngineInfo, PluginError, VersionInfo};
+
+/// Finds the version the user asked for by name or alias; an empty request means the
+/// engine's default. The error names the `version` field and lists what is supported.
+pub fn find_version<'a>(info: &'a EngineInfo, requested: &str) -> Result<&'a VersionInfo, PluginError> {
+    let wanted = if requested.is_empty() {
+        info.default_version.as_str()
+    } else {
+        requested
+    };
+    info.versions
+        .iter()
+        .find(|v| v.version == wanted || v.aliases.iter().any(|a| a == wanted))
+        .ok_or_else(|| {
+            let supported: Vec<&str> = info.versions.iter().map(|v| v.version.as_str()).collect();
+            crate::field_error(
+                "version",
+                format!(
+                    "{} does not support version '{wanted}'; supported: {}",
+                    info.display_name,
+                    supported.join(", ")
+                ),
+            )
+        })
+}
