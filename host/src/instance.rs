@@ -44,7 +44,8 @@ pub struct Instance {
     pub password: String,
     pub database: String,
     pub url: Option<String>,
-    pub env: Vec<(String, String)>,
+    /// Client environment variables (e.g. PGHOST), as an object in JSON.
+    pub env: std::collections::BTreeMap<String, String>,
     pub shell: Vec<String>,
     pub persistent: bool,
     pub mode: String,
@@ -117,7 +118,10 @@ impl Instance {
             password: creds.password,
             database: creds.database,
             url: connection.as_ref().map(|c| c.url.clone()),
-            env: connection.as_ref().map(|c| c.env.clone()).unwrap_or_default(),
+            env: connection
+                .as_ref()
+                .map(|c| c.env.iter().cloned().collect())
+                .unwrap_or_default(),
             shell: connection.map(|c| c.shell).unwrap_or_default(),
             persistent: label(info, labels::PERSISTENT) == "true",
             mode: label(info, labels::MODE).to_string(),

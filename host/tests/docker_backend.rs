@@ -27,7 +27,9 @@ const REGISTRY: &str = "127.0.0.1:5000";
 /// The backend, or `None` (after printing why) when Docker tests are skipped.
 async fn setup(test: &str) -> Option<DockerBackend> {
     if std::env::var("DBARENA_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped {test}: DBARENA_SKIP_DOCKER_TESTS=1");
+        // Straight to stderr: libtest captures `eprintln!` of passing tests.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped {test}: DBARENA_SKIP_DOCKER_TESTS=1");
         return None;
     }
     let backend = match DockerBackend::connect().await {
@@ -245,6 +247,14 @@ async fn create_start_inspect_stop_restart_remove() {
     assert_eq!(info.ports[0].container_port, 8080);
     assert_eq!(info.ports[0].host_ip, "127.0.0.1");
     assert_ne!(info.ports[0].host_port, 0);
+    let listed = backend
+        .list_containers(&[format!("io.dbarena.name={name}")])
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].ports, info.ports);
+    assert_eq!(listed[0].started_at, info.started_at);
+    assert_eq!(listed[0].volumes, info.volumes);
 
     let raw = backend
         .client()
@@ -473,7 +483,7 @@ async fn logs_are_split_into_lines_and_follow_sees_new_output() {
         &def(&name, "printf 'a\\nb'; sleep 0.3; printf 'c\\r\\nd'"),
     )
     .await;
-    let lines: Vec<_> = tokio::time::timeout(
+    let followed: Vec<_> = tokio::time::timeout(
         Duration::from_secs(15),
         backend
             .logs(&id, true, None, None)
@@ -482,6 +492,14 @@ async fn logs_are_split_into_lines_and_follow_sees_new_output() {
     )
     .await
     .expect("follow ends when the container exits");
+    // dockerd (json-file) may end a followed stream before it flushed an unterminated
+    // last line: `docker logs -f` loses it too.
+    assert!(texts(&followed).starts_with(&["a", "bc"]), "{followed:?}");
+    let lines: Vec<_> = backend
+        .logs(&id, false, None, None)
+        .map(|l| l.expect("log line"))
+        .collect()
+        .await;
     assert_eq!(texts(&lines), ["a", "bc", "d"]);
 
     let missing: Vec<_> = backend
@@ -671,6 +689,16 @@ async fn anonymous_volumes_go_with_the_container_named_ones_stay() {
     assert!(info.volumes.contains(&volume));
     let anonymous = info.volumes.iter().find(|v| **v != volume).unwrap().clone();
     cleanup.volume(&anonymous);
+    let listed = backend
+        .list_containers(&[format!("{TEST_LABEL}=docker-backend")])
+        .await
+        .expect("list");
+    let summary = listed.iter().find(|c| c.id == id).expect("listed");
+    let mut from_list = summary.volumes.clone();
+    let mut from_inspect = info.volumes.clone();
+    from_list.sort();
+    from_inspect.sort();
+    assert_eq!(from_list, from_inspect);
     assert!(backend.inspect_volume(&anonymous).await.expect("inspect").is_some());
 
     match backend.remove_volume(&volume).await {
@@ -914,4 +942,117 @@ async fn dead_socket_is_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn connect_honours_docker_host() {
+    // Needs no daemon. `DOCKER_HOST` is process-wide, so the check runs in a child
+    // process: this same test binary, filtered to this test.
+    const CHILD: &str = "DBARENA_DOCKER_HOST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let host = std::env::var("DOCKER_HOST").unwrap();
+        match DockerBackend::connect().await {
+            Err(BackendError::Unavailable(m)) => {
+                assert!(m.contains("docker info"), "{m}");
+                let shown = host.trim_start_matches("unix://");
+                assert!(m.contains(shown), "{m}");
+            }
+            other => panic!("expected Unavailable for {host}, got {other:?}"),
+        }
+        return;
+    }
+    for host in ["unix:///nonexistent/dbarena/docker.sock", "tcp://127.0.0.1:1"] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "connect_honours_docker_host", "--nocapture"])
+            .env(CHILD, "1")
+            .env("DOCKER_HOST", host)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "DOCKER_HOST={host}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+    }
+}
+
+/// What the fake daemon does with each successive connection.
+enum Reply {
+    /// Reads the request and closes the connection without answering.
+    Hangup,
+    Answer(u16, &'static str),
+}
+
+/// A scripted fake Docker daemon on a Unix socket; returns the connection counter.
+fn fake_daemon(path: &Path, script: Vec<Reply>) -> std::sync::Arc<AtomicUsize> {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for reply in script {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let Reply::Answer(status, body) = reply {
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(response.as_bytes());
+            }
+        }
+    });
+    count
+}
+
+#[tokio::test]
+async fn transient_failures_of_idempotent_calls_are_retried() {
+    // Needs no daemon: a scripted fake one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let version = r#"{"ApiVersion":"1.41","Version":"20.10.24","MinAPIVersion":"1.12"}"#;
+    let error = r#"{"message":"boom\nagain"}"#;
+    let connections = fake_daemon(
+        &path,
+        vec![
+            // connect: the version negotiation survives a dropped connection.
+            Reply::Hangup,
+            Reply::Answer(200, version),
+            // ping: a 500 then success.
+            Reply::Answer(500, error),
+            Reply::Answer(200, "OK"),
+            // ping: three 500s in a row give up.
+            Reply::Answer(500, error),
+            Reply::Answer(500, error),
+            Reply::Answer(500, error),
+        ],
+    );
+    let backend = DockerBackend::connect_with_socket(path.to_str().unwrap())
+        .await
+        .expect("connect despite a dropped connection");
+    assert_eq!(backend.client().client_version().to_string(), "1.41");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    backend.ping().await.expect("ping despite a 500");
+    assert_eq!(connections.load(Ordering::SeqCst), 4);
+    let started = Instant::now();
+    match backend.ping().await {
+        Err(BackendError::Other(m)) => assert_eq!(m, "boom again"),
+        other => panic!("expected Other, got {other:?}"),
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 7);
+    // Backoff 100 ms + 200 ms between the three attempts.
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }

@@ -30,6 +30,13 @@ fn container_exists(name: &str) -> bool {
     docker(&["container", "inspect", name]).status.success()
 }
 
+fn rand_tag() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
+
 fn volume_exists(name: &str) -> bool {
     docker(&["volume", "inspect", name]).status.success()
 }
@@ -124,7 +131,9 @@ fn three_engines_in_parallel_then_the_whole_lifecycle() {
     assert_eq!(psql(restarted[0]["url"].as_str().unwrap(), "select 2"), "2");
 
     // logs shows the server's output.
-    let logs = arena.ok(&["logs", pg_name, "--tail", "50"]);
+    let out = arena.cmd().args(["logs", pg_name, "--tail", "200"]).output().unwrap();
+    assert!(out.status.success());
+    let logs = stdout(&out) + &stderr(&out);
     assert!(
         logs.contains("database system is ready to accept connections"),
         "{logs}"
@@ -279,10 +288,18 @@ fn ports_taken_by_other_programs_are_skipped_or_refused() {
     assert!(!container_exists(&name), "a refused create must leave nothing behind");
 
     // The engine's default port held by a plain program: another port is used instead.
-    let default_holder = TcpListener::bind("127.0.0.1:6379");
+    // (Other tests' Redis instances may hold 6379 for a while: wait until it is ours.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let default_holder = loop {
+        match TcpListener::bind("127.0.0.1:6379") {
+            Ok(listener) => break listener,
+            Err(e) if std::time::Instant::now() > deadline => panic!("cannot hold 127.0.0.1:6379: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    };
     let created = create(&arena, &["redis"]);
     let port = created[0]["port"].as_u64().unwrap();
-    assert_ne!(port, 6379, "6379 is taken (by this test or another instance)");
+    assert_ne!(port, 6379, "6379 is held by this test");
     assert_eq!(redis(created[0]["url"].as_str().unwrap(), &["PING"]), "PONG");
     drop(default_holder);
 }
@@ -409,19 +426,30 @@ fn images_are_pulled_from_a_registry_with_progress() {
     assert_eq!(created[0]["image"], tag.as_str());
     assert_eq!(redis(created[0]["url"].as_str().unwrap(), &["PING"]), "PONG");
 
-    // `images pull` reports per-layer progress even without a terminal.
+    // `images pull` reports per-layer progress even without a terminal. The image must have
+    // a layer this daemon has never seen, so this one is made of fresh random bytes.
     arena.ok(&["destroy", &name]);
-    run("docker", &["rmi", &tag]);
-    std::fs::write(arena.config_path(), format!("[engines.redis]\nimage = \"{tag}\"\n")).unwrap();
+    let _ = docker(&["rmi", &tag]);
+    let blob_dir = tempfile::tempdir().unwrap();
+    let noise: Vec<u8> = (0..(4u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ std::process::id() as u8)
+        .collect();
+    std::fs::write(blob_dir.path().join("noise.bin"), noise).unwrap();
+    let fresh = format!(
+        "127.0.0.1:5000/dbarena-pulltest/fresh:{}-{}",
+        std::process::id(),
+        rand_tag()
+    );
+    let import = format!("tar -C {} -c . | docker import - {fresh}", blob_dir.path().display());
+    run("bash", &["-c", &import]);
+    run("docker", &["push", &fresh]);
+    run("docker", &["rmi", &fresh]);
+    std::fs::write(arena.config_path(), format!("[engines.redis]\nimage = \"{fresh}\"\n")).unwrap();
     let out = arena.cmd().args(["images", "pull", "redis"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains(&format!("pulled {tag}")), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("Pull complete") || stderr(&out).contains("Already exists"),
-        "{}",
-        stderr(&out)
-    );
-    let _ = docker(&["rmi", &tag]);
+    assert!(stdout(&out).contains(&format!("pulled {fresh}")), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Pull complete"), "{}", stderr(&out));
+    let _ = docker(&["rmi", &fresh]);
 
     // A missing image is a clear error.
     let err = arena.fails(&[

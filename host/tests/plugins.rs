@@ -1,10 +1,10 @@
 //! The plugin runtime against real components: the built-ins, drop-in plugin files, and
 //! hostile plugins that must fail cleanly in bounded time.
 
-use assert_cmd::Command;
 use dbarena::plugin::bindings::{Mode, Options};
 use dbarena::plugin::{BUILTIN_PLUGINS, Plugin, PluginFailure, PluginRuntime, PluginSource, conformance};
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn built(name: &str) -> PathBuf {
@@ -35,7 +35,7 @@ fn options(extra: &[(&str, &str)]) -> Options {
 }
 
 fn dbarena(plugin_dir: &std::path::Path, cache: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("dbarena").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbarena"));
     cmd.env("DBARENA_PLUGIN_DIR", plugin_dir)
         .env("DBARENA_CACHE_DIR", cache);
     cmd
@@ -162,7 +162,10 @@ fn engine_detail_shows_the_spec_it_would_run() {
     assert_eq!(detail["engine"]["id"], "redis");
     assert_eq!(detail["spec"]["image"], "redis:7");
     assert_eq!(detail["spec"]["credentials"]["password"], "p@ss word");
-    assert_eq!(detail["connection"]["url"], "redis://:p%40ss%20word@127.0.0.1:6379/0");
+    assert_eq!(
+        detail["connection"]["url"],
+        "redis://default:p%40ss%20word@127.0.0.1:6379/0"
+    );
 
     let bad = dbarena(dir.path(), cache.path())
         .args(["engines", "redis@1"])

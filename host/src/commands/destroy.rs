@@ -2,10 +2,12 @@
 
 use super::Context;
 use crate::cli::DestroyArgs;
-use crate::container::{ContainerBackend, ContainerInfo, labels};
+use crate::container::{ContainerBackend, ContainerInfo, State, labels};
+use crate::output;
 use anyhow::bail;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<ContainerInfo> = if args.all {
@@ -27,6 +29,16 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
     }
     let mut failed = false;
     for info in &targets {
+        // A persistent server gets a clean shutdown first, so what it acknowledged (even with
+        // the fast, fsync-free settings) is on the volume; ephemeral ones are just removed.
+        if info.state == State::Running && info.labels.get(labels::PERSISTENT).map(String::as_str) == Some("true") {
+            if let Err(e) = ctx.backend.stop_container(&info.id, Duration::from_secs(30)).await {
+                output::warn(format_args!(
+                    "{}: clean shutdown failed ({e}); removing anyway",
+                    info.name
+                ));
+            }
+        }
         match ctx.backend.remove_container(&info.id).await {
             Ok(()) => println!("destroyed {}", info.name),
             Err(e) => {

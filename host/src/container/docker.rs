@@ -115,9 +115,11 @@ impl ContainerBackend for DockerBackend {
         let mut events = self.docker.create_image(Some(options), None, None);
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| map_pull_err(e, image))?;
-            if let Some(detail) = event.progress_detail {
+            // Layer events carry an id; "Already exists" and "Pull complete" have no byte counts.
+            if let Some(layer) = event.id {
+                let detail = event.progress_detail.unwrap_or_default();
                 progress(PullProgress {
-                    layer: event.id.unwrap_or_default(),
+                    layer,
                     status: event.status.unwrap_or_default(),
                     current_bytes: detail.current.unwrap_or(0).max(0) as u64,
                     total_bytes: detail.total.unwrap_or(0).max(0) as u64,
@@ -778,8 +780,28 @@ fn map_err(e: DockerError, subject: Subject<'_>) -> BackendError {
         DockerError::RequestTimeoutError => {
             BackendError::Unavailable(format!("the Docker daemon did not answer in time: {HINT_DAEMON}"))
         }
-        other => BackendError::Other(one_line(&other.to_string())),
+        DockerError::HyperLegacyError { .. } | DockerError::HyperResponseError { .. } => {
+            BackendError::Unavailable(format!(
+                "lost the connection to the Docker daemon ({}): {HINT_DAEMON}",
+                error_chain(&e)
+            ))
+        }
+        other => BackendError::Other(error_chain(&other)),
     }
+}
+
+/// An error and its sources on one line, skipping a source its parent already shows.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = one_line(&e.to_string());
+    let mut current = e.source();
+    while let Some(err) = current {
+        let part = one_line(&err.to_string());
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        current = err.source();
+    }
+    text
 }
 
 /// Says which daemon address a connection failure is about.
@@ -844,6 +866,8 @@ fn is_transient(e: &DockerError) -> bool {
         DockerError::HyperResponseError { err } => {
             err.is_incomplete_message() || err.is_closed() || err.is_canceled() || err.is_timeout()
         }
+        // Failed after connecting (connection closed before the answer, reset...).
+        DockerError::HyperLegacyError { err } if !err.is_connect() => true,
         DockerError::HyperLegacyError { .. } | DockerError::IOError { .. } => transport_io_error(e).is_some_and(|io| {
             matches!(
                 io.kind(),

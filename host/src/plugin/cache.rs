@@ -53,11 +53,7 @@ impl ComponentCache {
 }
 
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path)?;
-    Ok(())
+    super::write_atomically(dir, path, bytes)
 }
 
 /// Hex sha256 of `bytes`.

@@ -4,6 +4,7 @@ pub mod bindings;
 mod cache;
 pub mod conformance;
 mod error;
+pub mod lockfile;
 mod registry;
 mod runtime;
 mod sandbox;
@@ -19,3 +20,13 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 }
 pub use builtin::BUILTIN_PLUGINS;
+
+/// Writes `bytes` to `path` (in `dir`) through a temporary file and a rename, so readers see
+/// the old or the new content, never a mix.
+pub fn write_atomically(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path)?;
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! Finds plugins: the built-ins embedded in the binary, then `.wasm` files in the plugin
 //! directory. A file plugin with a built-in's id replaces the built-in.
 
-use super::{BUILTIN_PLUGINS, Plugin, PluginFailure, PluginRuntime, PluginSource};
+use super::lockfile::{Lock, Pin};
+use super::{BUILTIN_PLUGINS, Plugin, PluginFailure, PluginRuntime, PluginSource, sha256_hex};
+use anyhow::bail;
 use std::path::{Path, PathBuf};
 
 /// One available engine.
@@ -9,6 +11,8 @@ pub struct Entry {
     pub plugin: Plugin,
     /// True when a file plugin replaced the built-in of the same id.
     pub overrides_builtin: bool,
+    /// The install record of a file plugin; `None` for built-ins and unpinned files.
+    pub pin: Option<Pin>,
 }
 
 /// The engines available to this process, in id order.
@@ -29,6 +33,7 @@ impl PluginRegistry {
             entries.push(Entry {
                 plugin,
                 overrides_builtin: false,
+                pin: None,
             });
         }
         let mut registry = Self {
@@ -36,41 +41,59 @@ impl PluginRegistry {
             problems: Vec::new(),
         };
         if let Some(dir) = plugin_dir {
-            registry.load_dir(runtime, dir);
+            registry.load_dir(runtime, dir)?;
         }
         registry.entries.sort_by(|a, b| a.plugin.id().cmp(b.plugin.id()));
         Ok(registry)
     }
 
-    fn load_dir(&mut self, runtime: &PluginRuntime, dir: &Path) {
+    /// Loads the directory's plugins. A file that fails to load is skipped with a warning,
+    /// but a pinned file whose hash changed fails the whole load: it was tampered with.
+    fn load_dir(&mut self, runtime: &PluginRuntime, dir: &Path) -> anyhow::Result<()> {
         let files = match plugin_files(dir) {
             Ok(files) => files,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 self.problems
                     .push((dir.to_path_buf(), format!("cannot read plugin directory: {e}")));
-                return;
+                return Ok(());
             }
         };
+        let lock = Lock::read(dir)?;
         for path in files {
-            match load_file(runtime, &path) {
-                Ok(plugin) => self.add_file_plugin(path, plugin),
-                Err(e) => self.problems.push((path, e.to_string())),
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let pin = lock.by_file(&name).cloned();
+            match load_file(runtime, &path, pin.as_ref()) {
+                Ok(plugin) => self.add_file_plugin(path, plugin, pin),
+                Err(LoadError::Tampered(message)) => bail!(message),
+                Err(LoadError::Failed(e)) => self.problems.push((path, e.to_string())),
             }
         }
+        for pin in &lock.plugins {
+            if !dir.join(&pin.file).is_file() {
+                self.problems
+                    .push((dir.join(&pin.file), format!("pinned plugin {} is missing", pin.id)));
+            }
+        }
+        Ok(())
     }
 
-    fn add_file_plugin(&mut self, path: PathBuf, plugin: Plugin) {
+    fn add_file_plugin(&mut self, path: PathBuf, plugin: Plugin, pin: Option<Pin>) {
         match self.entries.iter().position(|e| e.plugin.id() == plugin.id()) {
             None => self.entries.push(Entry {
                 plugin,
                 overrides_builtin: false,
+                pin,
             }),
             Some(i) if self.entries[i].plugin.source == PluginSource::Builtin => {
                 tracing::info!("plugin {} from {} overrides the built-in", plugin.id(), path.display());
                 self.entries[i] = Entry {
                     plugin,
                     overrides_builtin: true,
+                    pin,
                 };
             }
             Some(i) => {
@@ -110,19 +133,44 @@ fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Largest plugin file accepted; real plugins are ~100 KB.
 const MAX_PLUGIN_FILE_BYTES: u64 = 32 << 20;
 
-fn load_file(runtime: &PluginRuntime, path: &Path) -> Result<Plugin, PluginFailure> {
+enum LoadError {
+    /// A pinned file's bytes no longer match its pin.
+    Tampered(String),
+    Failed(PluginFailure),
+}
+
+/// Loads one plugin file, checking it against its pin first when it has one.
+fn load_file(runtime: &PluginRuntime, path: &Path, pin: Option<&Pin>) -> Result<Plugin, LoadError> {
     let label = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let fail = |reason: String| PluginFailure::Load {
-        plugin: label.clone(),
-        reason,
+    let fail = |reason: String| {
+        LoadError::Failed(PluginFailure::Load {
+            plugin: label.clone(),
+            reason,
+        })
     };
     let size = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len();
     if size > MAX_PLUGIN_FILE_BYTES {
         return Err(fail(format!("file is {size} bytes (limit {MAX_PLUGIN_FILE_BYTES})")));
     }
     let wasm = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    runtime.load(&label, &wasm, PluginSource::File(path.to_path_buf()))
+    if let Some(pin) = pin {
+        let actual = sha256_hex(&wasm);
+        if actual != pin.sha256 {
+            return Err(LoadError::Tampered(format!(
+                "plugin {} ({}) fails its hash check: installed with sha256 {}, now {actual}. \
+                 The file changed after `dbarena plugin install`; reinstall it, or remove it with \
+                 `dbarena plugin remove {}`",
+                pin.id,
+                path.display(),
+                pin.sha256,
+                pin.id
+            )));
+        }
+    }
+    runtime
+        .load(&label, &wasm, PluginSource::File(path.to_path_buf()))
+        .map_err(LoadError::Failed)
 }

@@ -5,9 +5,8 @@
 
 #![allow(dead_code)]
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub fn repo_root() -> PathBuf {
@@ -119,7 +118,7 @@ impl Arena {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("dbarena").unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbarena"));
         cmd.env("DBARENA_CONFIG", self.config_path())
             .env("DBARENA_PLUGIN_DIR", self.plugin_dir())
             .env("DBARENA_CACHE_DIR", repo_root().join("target/test-component-cache"))

@@ -44,12 +44,7 @@ const MANAGED_ENV: &[&str] = &[
 ];
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
-    VersionInfo {
-        version: v.into(),
-        image_repository: "mongo".into(),
-        image_tag: tag.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-    }
+    version_info("mongo", v, tag, aliases)
 }
 
 fn check_text(field: &str, value: &str) -> Result<(), PluginError> {

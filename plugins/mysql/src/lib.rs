@@ -47,12 +47,7 @@ const MANAGED_ENV: &[&str] = &[
 ];
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
-    VersionInfo {
-        version: v.into(),
-        image_repository: "mysql".into(),
-        image_tag: tag.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-    }
+    version_info("mysql", v, tag, aliases)
 }
 
 /// The image's entrypoint pastes the user name and the passwords into SQL string literals

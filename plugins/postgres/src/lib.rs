@@ -37,12 +37,7 @@ const MANAGED_ENV: &[&str] = &[
 ];
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
-    VersionInfo {
-        version: v.into(),
-        image_repository: "postgres".into(),
-        image_tag: tag.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-    }
+    version_info("postgres", v, tag, aliases)
 }
 
 /// Checks a role or database name: initdb and the server take any bytes but NUL, and

@@ -10,12 +10,7 @@ const PORT: u16 = 6379;
 const DATA: &str = "/data";
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
-    VersionInfo {
-        version: v.into(),
-        image_repository: "redis".into(),
-        image_tag: tag.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-    }
+    version_info("redis", v, tag, aliases)
 }
 
 /// Encodes a command as a RESP array of bulk strings.
@@ -128,7 +123,9 @@ impl Engine for Redis {
         let c = &at.credentials;
         ConnectionInfo {
             url: format!(
-                "redis://:{}@{}:{}/{}",
+                // redis-cli sends `AUTH "" pass` for an empty user, so name `default`.
+                "redis://{}:{}@{}:{}/{}",
+                percent_encode(&c.user),
                 percent_encode(&c.password),
                 at.host,
                 at.port,
@@ -277,6 +274,6 @@ mod tests {
             port: 6390,
             credentials: ctx().credentials,
         });
-        assert_eq!(info.url, "redis://:s3cr%20et@127.0.0.1:6390/0");
+        assert_eq!(info.url, "redis://default:s3cr%20et@127.0.0.1:6390/0");
     }
 }

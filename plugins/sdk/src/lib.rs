@@ -17,7 +17,7 @@ mod versions;
 
 pub use env::Env;
 pub use url::percent_encode;
-pub use versions::find_version;
+pub use versions::{find_version, version_info};
 
 #[doc(hidden)]
 pub mod bindings {
@@ -39,7 +39,7 @@ pub mod types {
 /// Everything a plugin usually needs: `use dbarena_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::types::*;
-    pub use crate::{Engine, Env, find_version, percent_encode, register};
+    pub use crate::{Engine, Env, find_version, percent_encode, register, version_info};
 }
 
 use types::{

@@ -23,3 +23,13 @@ pub fn find_version<'a>(info: &'a EngineInfo, requested: &str) -> Result<&'a Ver
             )
         })
 }
+
+/// A [`VersionInfo`] for `repository:tag`, accepted as `version` or any of `aliases`.
+pub fn version_info(repository: &str, version: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
+    VersionInfo {
+        version: version.into(),
+        image_repository: repository.into(),
+        image_tag: tag.into(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+    }
+}

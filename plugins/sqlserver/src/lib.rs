@@ -50,12 +50,7 @@ const MANAGED_ENV: &[&str] = &[
 ];
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
-    VersionInfo {
-        version: v.into(),
-        image_repository: "mcr.microsoft.com/mssql/server".into(),
-        image_tag: tag.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-    }
+    version_info("mcr.microsoft.com/mssql/server", v, tag, aliases)
 }
 
 /// SQL Server's password policy for `sa`: 8-128 characters from at least three of upper
