@@ -41,6 +41,9 @@ pub enum Command {
     Images(ImagesCommand),
     /// List the available database engines, or show one engine and the container it would run.
     Engines(EnginesArgs),
+    /// Write, test, install and manage engine plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Measure dbarena itself and print medians.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -243,5 +246,56 @@ pub enum ImagesCommand {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Write a ready plugin crate for a new engine.
+    New {
+        /// Engine id: lowercase letters, digits and '-' (e.g. mariadb).
+        id: String,
+        /// Directory to create the crate in (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+        /// Use the SDK at this path (relative to the new crate) instead of vendoring a copy.
+        #[arg(long, value_name = "PATH")]
+        sdk_path: Option<std::path::PathBuf>,
+    },
+    /// Run the conformance suite against a plugin component.
+    Test {
+        /// The plugin's .wasm file.
+        file: std::path::PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a plugin from a file, an https URL, or the registry (by id), pinning its sha256.
+    Install {
+        /// A .wasm path, an https:// URL, or a registry id.
+        source: String,
+        /// Expected sha256 (hex); the install fails on a mismatch.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Replace an installed plugin with the same id.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List plugins in the plugin directory, pinned or not.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed plugin.
+    Remove {
+        /// Engine id.
+        id: String,
+    },
+    /// Check every pinned plugin against its recorded sha256.
+    Verify {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -13,3 +13,5 @@ pub mod output;
 pub mod paths;
 pub mod plugin;
 pub mod readiness;
+pub mod registry_index;
+pub mod scaffold;

@@ -460,3 +460,25 @@ fn images_are_pulled_from_a_registry_with_progress() {
     ]);
     assert!(err.contains("not found"), "{err}");
 }
+
+#[test]
+fn the_mariadb_example_plugin_is_installed_and_runs_a_real_server() {
+    if !docker_available("the_mariadb_example_plugin_is_installed_and_runs_a_real_server") {
+        return;
+    }
+    // Built from its own crate (outside the built-ins) and installed: no host rebuild.
+    let wasm = build_plugin(&repo_root().join("plugins/examples/mariadb"), "examples");
+    let arena = Arena::new();
+    let installed = arena.ok(&["plugin", "install", wasm.to_str().unwrap()]);
+    assert!(installed.contains("installed mariadb"), "{installed}");
+    let created = create(&arena, &["mariadb", "--user", "shop", "--database", "orders"]);
+    let m = &created[0];
+    assert_eq!(m["engine"], "mariadb");
+    assert_eq!(m["version"], "10.11");
+    assert_eq!(m["image"], "dbarena-test/mariadb:10.11");
+    assert_eq!(
+        mysql(m, "select concat(current_user(), ' ', database())"),
+        "shop@% orders"
+    );
+    arena.ok(&["destroy", m["name"].as_str().unwrap()]);
+}

@@ -283,3 +283,51 @@ fn compiled_components_are_cached_and_a_corrupt_entry_is_replaced() {
         "corrupt entry was rewritten"
     );
 }
+
+/// Replaces every occurrence of `from` by `to` (same length) in a component's bytes.
+fn patch(mut bytes: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut found = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            found += 1;
+        }
+        i += 1;
+    }
+    assert!(found > 0, "{} not found", String::from_utf8_lossy(from));
+    bytes
+}
+
+#[test]
+fn a_plugin_for_an_unsupported_api_version_names_both_versions() {
+    // The same component, re-labelled as built against a future contract 9.1.0.
+    let wasm = std::fs::read(built("redis")).unwrap();
+    let wasm = patch(wasm, b"dbarena:engine/plugin@0.1.0", b"dbarena:engine/plugin@9.1.0");
+    let wasm = patch(wasm, b"dbarena:engine/types@0.1.0", b"dbarena:engine/types@9.1.0");
+    let err = runtime()
+        .load("future.wasm", &wasm, PluginSource::Builtin)
+        .err()
+        .expect("refused");
+    assert!(matches!(err, PluginFailure::UnsupportedApi { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("future.wasm") && text.contains("9.1.0") && text.contains("supports 0.1.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_frozen_plugin_built_against_api_0_1_0_still_loads_and_conforms() {
+    // tests/fixtures/redis-api-0.1.0.wasm is a copy of the redis plugin as built against
+    // engine API 0.1.0, kept unchanged as the contract grows (see wit/README.md).
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis-api-0.1.0.wasm");
+    let wasm = std::fs::read(&path).unwrap();
+    let plugin = runtime()
+        .load("redis-api-0.1.0.wasm", &wasm, PluginSource::File(path))
+        .unwrap();
+    assert_eq!(plugin.api_version, "0.1.0");
+    let report = conformance::run(&plugin);
+    assert!(report.passed(), "{report}");
+}

@@ -53,7 +53,7 @@ fi
 tags_of() {
   case "$1" in
     postgres) echo "dbarena-test/postgres:15 dbarena-test/postgres:latest" ;;
-    mysql) echo "dbarena-test/mysql:mariadb-10.11" ;;
+    mysql) echo "dbarena-test/mysql:mariadb-10.11 dbarena-test/mariadb:10.11" ;;
     redis) echo "dbarena-test/redis:7" ;;
     *) die "unknown image $1" ;;
   esac

@@ -1,6 +1,7 @@
 //! `dbarena engines`: what engines exist, where they come from, and what they would run.
 
 use crate::cli::EnginesArgs;
+use crate::config::{Config, override_image};
 use crate::options::{plugin_options, split_engine_ref};
 use crate::output::{print_json, table};
 use crate::plugin::Entry;
@@ -49,10 +50,10 @@ fn summary(entry: &Entry) -> EngineSummary<'_> {
     }
 }
 
-pub fn run(args: &EnginesArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &EnginesArgs, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let registry = super::load_plugins()?;
     if let Some(reference) = &args.engine {
-        return show(&registry, reference, args);
+        return show(&registry, reference, args, &Config::load(config)?);
     }
     let summaries: Vec<EngineSummary> = registry.iter().map(summary).collect();
     if args.json {
@@ -98,11 +99,24 @@ struct EngineDetail<'a> {
     connection: ConnectionInfo,
 }
 
-fn show(registry: &crate::plugin::PluginRegistry, reference: &str, args: &EnginesArgs) -> anyhow::Result<ExitCode> {
+fn show(
+    registry: &crate::plugin::PluginRegistry,
+    reference: &str,
+    args: &EnginesArgs,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
     let (id, version) = split_engine_ref(reference);
     let entry = registry.get(id)?;
     let plugin = &entry.plugin;
-    let spec = plugin.container_spec(&plugin_options(&args.instance, version)?)?;
+    let version = match version {
+        "" => config.engine(id).and_then(|e| e.version.as_deref()).unwrap_or(""),
+        v => v,
+    };
+    let mut spec = plugin.container_spec(&plugin_options(&args.instance, version)?)?;
+    // Show the image `create` would run, with the config's mirror applied.
+    if let Some(mirror) = config.engine(id).and_then(|e| e.image.as_deref()) {
+        spec.image = override_image(&spec.image, mirror);
+    }
     let connection = plugin.connection(&Endpoint {
         host: "127.0.0.1".into(),
         port: plugin.info().default_port,

@@ -9,6 +9,7 @@ mod images;
 mod lifecycle;
 mod list;
 mod logs;
+mod plugin;
 
 use crate::cli::{Cli, Command};
 use crate::output;
@@ -22,8 +23,9 @@ pub use context::Context;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.clone();
     match cli.command {
-        Command::Engines(args) => engines::run(&args),
+        Command::Engines(args) => engines::run(&args, config.as_deref()),
         Command::Bench(cmd) => bench::run(&cmd),
+        Command::Plugin(cmd) => plugin::run(cmd),
         command => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
@@ -38,7 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Inspect(args) => list::inspect(&ctx, &args).await,
                     Command::Logs(args) => logs::run(&ctx, &args).await,
                     Command::Images(cmd) => images::run(&ctx, cmd).await,
-                    Command::Engines(_) | Command::Bench(_) => unreachable!("handled above"),
+                    Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                 }
             })
         }

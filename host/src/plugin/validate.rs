@@ -135,13 +135,14 @@ fn port(what: &str, port: u16) -> Check {
     Ok(())
 }
 
+/// An engine id: lowercase letters, digits and '-', starting with a letter, up to 32.
+pub fn engine_id(id: &str) -> Check {
+    let rule = "a valid engine id (lowercase letters, digits, '-', up to 32, starting with a letter)";
+    matches(&ENGINE_ID, "id", id, rule)
+}
+
 pub fn engine_info(info: &EngineInfo) -> Check {
-    matches(
-        &ENGINE_ID,
-        "id",
-        &info.id,
-        "a valid engine id (lowercase letters, digits, '-', up to 32)",
-    )?;
+    engine_id(&info.id)?;
     printable("display name", &info.display_name, 64)?;
     if info.display_name.trim().is_empty() {
         return Err("display name is empty".into());

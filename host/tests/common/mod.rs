@@ -78,6 +78,10 @@ image = "dbarena-test/mysql:mariadb-10.11"
 [engines.redis]
 image = "dbarena-test/redis"
 version = "7"
+
+[engines.mariadb]
+image = "dbarena-test/mariadb"
+version = "10.11"
 "#;
 
 /// An isolated dbarena environment: its own config and plugin directory, and every
@@ -224,4 +228,27 @@ pub fn redis(url: &str, args: &[&str]) -> String {
     let mut all = vec!["-u", url, "--no-auth-warning"];
     all.extend_from_slice(args);
     run("redis-cli", &all)
+}
+
+/// Builds the plugin crate at `dir` for wasm32-wasip2 and returns its component.
+pub fn build_plugin(dir: &Path, target_dir: &str) -> PathBuf {
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", repo_root().join("target").join(target_dir))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        dir.display(),
+        stderr(&out)
+    );
+    let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+    repo_root()
+        .join("target")
+        .join(target_dir)
+        .join(format!("wasm32-wasip2/release/dbarena_plugin_{name}.wasm"))
 }

@@ -394,50 +394,26 @@ register!(Mongodb);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbarena_plugin_sdk::testing;
 
     fn ctx() -> HandshakeContext {
-        HandshakeContext {
-            credentials: Credentials {
+        testing::context(
+            Credentials {
                 user: "root".into(),
                 password: "pw".into(),
                 database: "test".into(),
             },
-            container_port: PORT,
-            step: 0,
-        }
-    }
-
-    /// A comparable mirror of the verdict: the generated SDK types do not implement `PartialEq`.
-    #[derive(Debug, PartialEq)]
-    enum V {
-        Ready,
-        NeedMore,
-        NotYet(String),
-        Failed(String),
+            PORT,
+        )
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> V {
-        match Mongodb::handshake_step(ctx(), bytes.to_vec()) {
-            HandshakeVerdict::Ready => V::Ready,
-            HandshakeVerdict::NeedMore => V::NeedMore,
-            HandshakeVerdict::NotYet(reason) => V::NotYet(reason),
-            HandshakeVerdict::Failed(reason) => V::Failed(reason),
-            HandshakeVerdict::Send(bytes) => panic!("unexpected send {bytes:?}"),
-        }
+    fn judge(bytes: &[u8]) -> HandshakeVerdict {
+        Mongodb::handshake_step(ctx(), bytes.to_vec())
     }
 
     fn opts() -> Options {
-        Options {
-            version: String::new(),
-            user: None,
-            password: "pw".into(),
-            database: None,
-            mode: Mode::Fast,
-            persistent: false,
-            memory_limit_bytes: None,
-            extra: vec![],
-        }
+        testing::options("pw")
     }
 
     /// OP_MSG reply header (MongoDB wire protocol): length, requestID, responseTo = 1,
@@ -500,9 +476,9 @@ mod tests {
     fn ok_reply_is_ready_and_partial_needs_more() {
         let ok = hello_ok();
         assert_eq!(ok.len(), 78);
-        assert_eq!(judge(&ok), V::Ready);
+        assert_eq!(judge(&ok), HandshakeVerdict::Ready);
         for cut in [0, 3, 4, 15, 16, 40, ok.len() - 1] {
-            assert_eq!(judge(&ok[..cut]), V::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&ok[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
         }
         // ok as int32 1, and a trailing CRC-32C (flag bit 0).
         let mut crc = [&[
@@ -513,7 +489,7 @@ mod tests {
         assert_eq!(crc.len(), 16 + 4 + 1 + 13);
         crc[0] = crc.len() as u8 + 4;
         crc.extend([0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(judge(&crc), V::Ready);
+        assert_eq!(judge(&crc), HandshakeVerdict::Ready);
     }
 
     #[test]
@@ -522,28 +498,31 @@ mod tests {
         assert_eq!(shutdown.len(), 74);
         assert_eq!(
             judge(&shutdown),
-            V::NotYet("hello failed with code 91: shutting down".into())
+            HandshakeVerdict::NotYet("hello failed with code 91: shutting down".into())
         );
         let unknown = hello_error(b"no such cmd!!", 59);
         assert_eq!(
             judge(&unknown),
-            V::Failed("hello failed with code 59: no such cmd!!".into())
+            HandshakeVerdict::Failed("hello failed with code 59: no such cmd!!".into())
         );
     }
 
     #[test]
     fn garbage_and_foreign_replies_fail() {
-        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), V::Failed(_)));
+        assert!(matches!(
+            judge(b"HTTP/1.1 400 Bad Request\r\n"),
+            HandshakeVerdict::Failed(_)
+        ));
         let mut other_request = hello_ok();
         other_request[8] = 7; // responseTo another request
-        assert!(matches!(judge(&other_request), V::Failed(_)));
+        assert!(matches!(judge(&other_request), HandshakeVerdict::Failed(_)));
         let mut legacy = hello_ok();
         legacy[12] = 1; // OP_REPLY
         legacy[13] = 0;
-        assert!(matches!(judge(&legacy), V::Failed(m) if m.contains("OP_REPLY")));
+        assert!(matches!(judge(&legacy), HandshakeVerdict::Failed(m) if m.contains("OP_REPLY")));
         let mut bad_doc = hello_ok();
         bad_doc[21] = 0x40; // document length disagrees with the message
-        assert!(matches!(judge(&bad_doc), V::Failed(_)));
+        assert!(matches!(judge(&bad_doc), HandshakeVerdict::Failed(_)));
     }
 
     #[test]

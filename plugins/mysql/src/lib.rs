@@ -13,9 +13,9 @@
 //! runs a temporary server with `--skip-networking`, so a greeting over TCP comes from the
 //! real server.
 
-use dbarena_plugin_sdk::bytes::Reader;
 use dbarena_plugin_sdk::field_error;
 use dbarena_plugin_sdk::prelude::*;
+use dbarena_plugin_sdk::protocols::mysql::judge_greeting;
 
 pub struct Mysql;
 
@@ -25,8 +25,6 @@ const DATA: &str = "/var/lib/mysql";
 const MAX_USER_CHARS: usize = 32;
 /// Schema names are at most 64 characters.
 const MAX_DATABASE_CHARS: usize = 64;
-/// Bound for a greeting or error packet; real ones are about a hundred bytes.
-const MAX_PACKET_LEN: u64 = 64 * 1024;
 /// Env vars that hold the credentials: `--user`, `--password` and `--database` set them, so
 /// an `--env` override would break readiness and connection info.
 const MANAGED_ENV: &[&str] = &[
@@ -229,124 +227,31 @@ impl Engine for Mysql {
     }
 }
 
-/// Judges the first packet the server sends (3-byte little-endian payload length, sequence
-/// byte, payload).
-///
-/// - Payload starting with 0x0a: the protocol v10 Initial Handshake, sent by a server that
-///   accepts clients: ready.
-/// - 0xff ERR packet (code, optional `#` + SQLSTATE, message), sent before the greeting when
-///   the server refuses the connection: 1040 too many connections and 1053 shutdown in
-///   progress are transient: not yet. Everything else fails: 1129 (host blocked by
-///   max_connect_errors) lasts until `FLUSH HOSTS`; 1130 (host not allowed) means no account
-///   may connect over TCP, which does not change while the server runs (the image creates
-///   `root@'%'` before the real server opens its port; a reused volume or a MYSQL_ROOT_HOST
-///   override can restrict it).
-/// - Anything else is not a MySQL server: failed.
-fn judge_greeting(received: &[u8]) -> HandshakeVerdict {
-    let mut r = Reader::new(received);
-    let Some(len) = r.uint_le(3) else {
-        return HandshakeVerdict::NeedMore;
-    };
-    let Some(_sequence) = r.u8() else {
-        return HandshakeVerdict::NeedMore;
-    };
-    if len == 0 || len > MAX_PACKET_LEN {
-        return not_mysql(received);
-    }
-    match r.rest().first() {
-        None => return HandshakeVerdict::NeedMore,
-        Some(0x0a | 0xff) => {}
-        Some(_) => return not_mysql(received),
-    }
-    let Some(payload) = r.take(len as usize) else {
-        return HandshakeVerdict::NeedMore;
-    };
-    let mut p = Reader::new(&payload[1..]);
-    if payload[0] == 0xff {
-        return judge_error(&mut p);
-    }
-    // Protocol v10: the server version as a NUL-terminated string, then the connection id.
-    match (p.cstr(), p.u32_le()) {
-        (Some(_version), Some(_connection_id)) => HandshakeVerdict::Ready,
-        _ => not_mysql(received),
-    }
-}
-
-fn judge_error(p: &mut Reader) -> HandshakeVerdict {
-    let Some(code) = p.u16_le() else {
-        return HandshakeVerdict::Failed("truncated MySQL error packet".into());
-    };
-    // Before the handshake the server does not know the client speaks 4.1, so the SQLSTATE
-    // marker is usually absent.
-    if p.rest().first() == Some(&b'#') {
-        p.skip(6);
-    }
-    let message = String::from_utf8_lossy(p.rest()).into_owned();
-    let text = format!("MySQL error {code}: {message}");
-    match code {
-        1040 | 1053 => HandshakeVerdict::NotYet(text),
-        1129 => HandshakeVerdict::Failed(format!("{text} (run `mysqladmin flush-hosts` in the container)")),
-        1130 => HandshakeVerdict::Failed(format!(
-            "{text} (no account may connect over TCP; check MYSQL_ROOT_HOST or the reused data volume)"
-        )),
-        _ => HandshakeVerdict::Failed(text),
-    }
-}
-
-fn not_mysql(received: &[u8]) -> HandshakeVerdict {
-    let head: Vec<String> = received.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    HandshakeVerdict::Failed(format!("not a MySQL greeting (starts with {})", head.join(" ")))
-}
-
 register!(Mysql);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbarena_plugin_sdk::testing;
 
     fn ctx() -> HandshakeContext {
-        HandshakeContext {
-            credentials: Credentials {
+        testing::context(
+            Credentials {
                 user: "root".into(),
                 password: "pw".into(),
                 database: "app".into(),
             },
-            container_port: PORT,
-            step: 0,
-        }
-    }
-
-    /// A comparable mirror of the verdict: the generated SDK types do not implement `PartialEq`.
-    #[derive(Debug, PartialEq)]
-    enum V {
-        Ready,
-        NeedMore,
-        NotYet(String),
-        Failed(String),
+            PORT,
+        )
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> V {
-        match Mysql::handshake_step(ctx(), bytes.to_vec()) {
-            HandshakeVerdict::Ready => V::Ready,
-            HandshakeVerdict::NeedMore => V::NeedMore,
-            HandshakeVerdict::NotYet(reason) => V::NotYet(reason),
-            HandshakeVerdict::Failed(reason) => V::Failed(reason),
-            HandshakeVerdict::Send(bytes) => panic!("unexpected send {bytes:?}"),
-        }
+    fn judge(bytes: &[u8]) -> HandshakeVerdict {
+        Mysql::handshake_step(ctx(), bytes.to_vec())
     }
 
     fn opts() -> Options {
-        Options {
-            version: String::new(),
-            user: None,
-            password: "pw".into(),
-            database: None,
-            mode: Mode::Fast,
-            persistent: false,
-            memory_limit_bytes: None,
-            extra: vec![],
-        }
+        testing::options("pw")
     }
 
     /// A MySQL 8.4 Initial Handshake packet (protocol v10), laid out per the client/server
@@ -382,12 +287,12 @@ mod tests {
     fn protocol_10_greeting_is_ready_and_partial_needs_more() {
         let greeting = greeting_8_4();
         assert_eq!(greeting.len(), 4 + 0x49);
-        assert_eq!(judge(&greeting), V::Ready);
+        assert_eq!(judge(&greeting), HandshakeVerdict::Ready);
         // MariaDB 10.11 greets with the "5.5.5-" version prefix.
         let mariadb = [&[0x13, 0, 0, 0, 0x0a][..], b"5.5.5-10.11.9\0", &[3, 0, 0, 0]].concat();
-        assert_eq!(judge(&mariadb), V::Ready);
+        assert_eq!(judge(&mariadb), HandshakeVerdict::Ready);
         for cut in [0, 2, 4, 5, 40, greeting.len() - 1] {
-            assert_eq!(judge(&greeting[..cut]), V::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&greeting[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
         }
     }
 
@@ -398,7 +303,7 @@ mod tests {
         assert_eq!(too_many.len(), 4 + 0x17);
         assert_eq!(
             judge(&too_many),
-            V::NotYet("MySQL error 1040: Too many connections".into())
+            HandshakeVerdict::NotYet("MySQL error 1040: Too many connections".into())
         );
         // 1053 with a SQLSTATE marker.
         let shutdown = [
@@ -409,7 +314,7 @@ mod tests {
         assert_eq!(shutdown.len(), 4 + 0x24);
         assert_eq!(
             judge(&shutdown),
-            V::NotYet("MySQL error 1053: Server shutdown in progress".into())
+            HandshakeVerdict::NotYet("MySQL error 1053: Server shutdown in progress".into())
         );
         let host = [
             &[0x43, 0, 0, 0, 0xff, 0x6a, 0x04][..],
@@ -417,21 +322,31 @@ mod tests {
         ]
         .concat();
         assert_eq!(host.len(), 4 + 0x43);
-        assert!(matches!(judge(&host), V::Failed(m) if m.starts_with("MySQL error 1130: Host '172.17.0.1'")));
+        assert!(
+            matches!(judge(&host), HandshakeVerdict::Failed(m) if m.starts_with("MySQL error 1130: Host '172.17.0.1'"))
+        );
         let blocked = [&[0x0a, 0, 0, 0, 0xff, 0x69, 0x04][..], b"blocked"].concat();
-        assert!(matches!(judge(&blocked), V::Failed(m) if m.contains("1129") && m.contains("flush-hosts")));
-        assert_eq!(judge(&too_many[..10]), V::NeedMore);
+        assert!(
+            matches!(judge(&blocked), HandshakeVerdict::Failed(m) if m.contains("1129") && m.contains("flush-hosts"))
+        );
+        assert_eq!(judge(&too_many[..10]), HandshakeVerdict::NeedMore);
     }
 
     #[test]
     fn garbage_fails() {
-        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), V::Failed(_)));
+        assert!(matches!(
+            judge(b"HTTP/1.1 400 Bad Request\r\n"),
+            HandshakeVerdict::Failed(_)
+        ));
         assert!(matches!(
             judge(&[0x05, 0, 0, 0, 0x09, b'4', b'.', b'1', 0]),
-            V::Failed(_)
+            HandshakeVerdict::Failed(_)
         ));
-        assert!(matches!(judge(&[0, 0, 0, 0]), V::Failed(_)));
-        assert!(matches!(judge(&[0x03, 0, 0, 0, 0x0a, b'8', b'.']), V::Failed(_)));
+        assert!(matches!(judge(&[0, 0, 0, 0]), HandshakeVerdict::Failed(_)));
+        assert!(matches!(
+            judge(&[0x03, 0, 0, 0, 0x0a, b'8', b'.']),
+            HandshakeVerdict::Failed(_)
+        ));
     }
 
     #[test]

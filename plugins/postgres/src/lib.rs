@@ -309,50 +309,26 @@ register!(Postgres);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbarena_plugin_sdk::testing;
 
     fn ctx() -> HandshakeContext {
-        HandshakeContext {
-            credentials: Credentials {
+        testing::context(
+            Credentials {
                 user: "app".into(),
                 password: "pw".into(),
                 database: "db1".into(),
             },
-            container_port: PORT,
-            step: 0,
-        }
-    }
-
-    /// A comparable mirror of the verdict: the generated SDK types do not implement `PartialEq`.
-    #[derive(Debug, PartialEq)]
-    enum V {
-        Ready,
-        NeedMore,
-        NotYet(String),
-        Failed(String),
+            PORT,
+        )
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> V {
-        match Postgres::handshake_step(ctx(), bytes.to_vec()) {
-            HandshakeVerdict::Ready => V::Ready,
-            HandshakeVerdict::NeedMore => V::NeedMore,
-            HandshakeVerdict::NotYet(reason) => V::NotYet(reason),
-            HandshakeVerdict::Failed(reason) => V::Failed(reason),
-            HandshakeVerdict::Send(bytes) => panic!("unexpected send {bytes:?}"),
-        }
+    fn judge(bytes: &[u8]) -> HandshakeVerdict {
+        Postgres::handshake_step(ctx(), bytes.to_vec())
     }
 
     fn opts() -> Options {
-        Options {
-            version: String::new(),
-            user: None,
-            password: "pw".into(),
-            database: None,
-            mode: Mode::Fast,
-            persistent: false,
-            memory_limit_bytes: None,
-            extra: vec![],
-        }
+        testing::options("pw")
     }
 
     /// An ErrorResponse with severity, SQLSTATE and message fields, per the protocol docs.
@@ -386,23 +362,26 @@ mod tests {
     fn any_authentication_request_is_ready() {
         // AuthenticationSASL (10) listing SCRAM-SHA-256, as PostgreSQL 14+ sends by default.
         let sasl = b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0";
-        assert_eq!(judge(sasl), V::Ready);
+        assert_eq!(judge(sasl), HandshakeVerdict::Ready);
         // AuthenticationMD5Password (5) with a 4-byte salt.
-        assert_eq!(judge(b"R\0\0\0\x0c\0\0\0\x05\x01\x02\x03\x04"), V::Ready);
+        assert_eq!(judge(b"R\0\0\0\x0c\0\0\0\x05\x01\x02\x03\x04"), HandshakeVerdict::Ready);
         // AuthenticationOk (0), e.g. trust, followed by ParameterStatus messages.
-        assert_eq!(judge(b"R\0\0\0\x08\0\0\0\0S\0\0\0\x16application_name\0\0"), V::Ready);
+        assert_eq!(
+            judge(b"R\0\0\0\x08\0\0\0\0S\0\0\0\x16application_name\0\0"),
+            HandshakeVerdict::Ready
+        );
         // AuthenticationCleartextPassword (3).
-        assert_eq!(judge(b"R\0\0\0\x08\0\0\0\x03"), V::Ready);
+        assert_eq!(judge(b"R\0\0\0\x08\0\0\0\x03"), HandshakeVerdict::Ready);
     }
 
     #[test]
     fn partial_replies_need_more() {
-        assert_eq!(judge(b""), V::NeedMore);
-        assert_eq!(judge(b"R"), V::NeedMore);
-        assert_eq!(judge(b"R\0\0\0"), V::NeedMore);
-        assert_eq!(judge(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA"), V::NeedMore);
+        assert_eq!(judge(b""), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(b"R"), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(b"R\0\0\0"), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA"), HandshakeVerdict::NeedMore);
         let starting = error_response(b"57P03", b"the database system is starting up");
-        assert_eq!(judge(&starting[..starting.len() - 3]), V::NeedMore);
+        assert_eq!(judge(&starting[..starting.len() - 3]), HandshakeVerdict::NeedMore);
     }
 
     #[test]
@@ -416,28 +395,31 @@ mod tests {
         assert_eq!(starting.len(), 0x3e + 1);
         assert_eq!(
             judge(&starting),
-            V::NotYet("FATAL 57P03: the database system is starting up".into())
+            HandshakeVerdict::NotYet("FATAL 57P03: the database system is starting up".into())
         );
         let recovery = error_response(b"57P03", b"the database system is not yet accepting connections");
-        assert!(matches!(judge(&recovery), V::NotYet(_)));
+        assert!(matches!(judge(&recovery), HandshakeVerdict::NotYet(_)));
         let full = error_response(b"53300", b"sorry, too many clients already");
-        assert!(matches!(judge(&full), V::NotYet(_)));
+        assert!(matches!(judge(&full), HandshakeVerdict::NotYet(_)));
         let password = error_response(b"28P01", b"password authentication failed for user \"app\"");
         assert_eq!(
             judge(&password),
-            V::Failed("FATAL 28P01: password authentication failed for user \"app\"".into())
+            HandshakeVerdict::Failed("FATAL 28P01: password authentication failed for user \"app\"".into())
         );
         let hba = error_response(b"28000", b"no pg_hba.conf entry for host \"172.17.0.1\"");
-        assert!(matches!(judge(&hba), V::Failed(_)));
+        assert!(matches!(judge(&hba), HandshakeVerdict::Failed(_)));
     }
 
     #[test]
     fn notices_are_skipped_and_garbage_fails() {
         let notice_then_auth = b"N\0\0\0\x0dSNOTICE\0\0R\0\0\0\x08\0\0\0\0";
-        assert_eq!(judge(notice_then_auth), V::Ready);
-        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), V::Failed(_)));
-        assert!(matches!(judge(b"R\xff\xff\xff\xff"), V::Failed(_)));
-        assert!(matches!(judge(b"R\0\0\0\x08\0\0\0\x63"), V::Failed(_)));
+        assert_eq!(judge(notice_then_auth), HandshakeVerdict::Ready);
+        assert!(matches!(
+            judge(b"HTTP/1.1 400 Bad Request\r\n"),
+            HandshakeVerdict::Failed(_)
+        ));
+        assert!(matches!(judge(b"R\xff\xff\xff\xff"), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(b"R\0\0\0\x08\0\0\0\x63"), HandshakeVerdict::Failed(_)));
     }
 
     #[test]

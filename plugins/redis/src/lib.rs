@@ -73,21 +73,21 @@ impl Engine for Redis {
             // Leave headroom for the server's own overhead below the container limit.
             cmd.extend(["--maxmemory".to_string(), (limit / 4 * 3).to_string()]);
         }
+        // REDIS_<NAME>=<value> becomes `--<name> <value>`; anything else is plain container
+        // env (Redis reads none, but images and wrappers may).
+        let mut env = Env::new();
         for (key, value) in &opts.extra {
-            let Some(setting) = key.strip_prefix("REDIS_") else {
-                return Err(dbarena_plugin_sdk::field_error(
-                    "env",
-                    format!(
-                        "'{key}': Redis takes settings as REDIS_<NAME>=<value> (e.g. REDIS_MAXMEMORY_POLICY=allkeys-lru)"
-                    ),
-                ));
-            };
-            cmd.push(format!("--{}", setting.to_ascii_lowercase().replace('_', "-")));
-            cmd.push(value.clone());
+            match key.strip_prefix("REDIS_") {
+                Some(setting) => {
+                    cmd.push(format!("--{}", setting.to_ascii_lowercase().replace('_', "-")));
+                    cmd.push(value.clone());
+                }
+                None => env = env.set(key, value.clone()),
+            }
         }
         Ok(ContainerSpec {
             image: format!("{}:{}", v.image_repository, v.image_tag),
-            env: Vec::new(),
+            env: env.build(),
             entrypoint: None,
             cmd,
             data_paths: vec![DATA.into()],
@@ -176,30 +176,21 @@ register!(Redis);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbarena_plugin_sdk::testing;
 
     fn ctx() -> HandshakeContext {
-        HandshakeContext {
-            credentials: Credentials {
+        testing::context(
+            Credentials {
                 user: "default".into(),
                 password: "s3cr et".into(),
                 database: "0".into(),
             },
-            container_port: PORT,
-            step: 0,
-        }
+            PORT,
+        )
     }
 
     fn opts() -> Options {
-        Options {
-            version: String::new(),
-            user: None,
-            password: "pw".into(),
-            database: None,
-            mode: Mode::Fast,
-            persistent: false,
-            memory_limit_bytes: None,
-            extra: vec![],
-        }
+        testing::options("pw")
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! loads from its plugin directory. The helpers cover what most engines need: version
 //! lookup ([`find_version`]), environment building ([`Env`]), percent-encoding for URLs
 //! ([`percent_encode`]) and byte readers and writers for protocol handshakes ([`bytes`]).
+//! [`testing`] has helpers for plugin unit tests.
 //!
 //! Plugins are pure logic: no files, network, clock or randomness. The host rejects a
 //! plugin that imports any of them, so avoid `std::collections::HashMap` with its random
@@ -12,6 +13,10 @@
 
 pub mod bytes;
 mod env;
+pub mod protocols;
+/// Helpers for plugin unit tests: the [`Options`] and [`HandshakeContext`] the host would
+/// pass, so a test states only what it changes (`Options { version: "8".into(), ..options("pw") }`).
+pub mod testing;
 mod url;
 mod versions;
 
@@ -22,7 +27,7 @@ pub use versions::{find_version, version_info};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "engine",
         pub_export_macro: true,
         export_macro_name: "__export_engine",

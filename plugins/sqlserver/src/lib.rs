@@ -396,52 +396,28 @@ register!(SqlServer);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbarena_plugin_sdk::testing;
 
     const PASSWORD: &str = "Str0ng!Passw0rd";
 
     fn ctx() -> HandshakeContext {
-        HandshakeContext {
-            credentials: Credentials {
+        testing::context(
+            Credentials {
                 user: "sa".into(),
                 password: PASSWORD.into(),
                 database: "master".into(),
             },
-            container_port: PORT,
-            step: 0,
-        }
-    }
-
-    /// A comparable mirror of the verdict: the generated SDK types do not implement `PartialEq`.
-    #[derive(Debug, PartialEq)]
-    enum V {
-        Ready,
-        NeedMore,
-        NotYet(String),
-        Failed(String),
+            PORT,
+        )
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> V {
-        match SqlServer::handshake_step(ctx(), bytes.to_vec()) {
-            HandshakeVerdict::Ready => V::Ready,
-            HandshakeVerdict::NeedMore => V::NeedMore,
-            HandshakeVerdict::NotYet(reason) => V::NotYet(reason),
-            HandshakeVerdict::Failed(reason) => V::Failed(reason),
-            HandshakeVerdict::Send(bytes) => panic!("unexpected send {bytes:?}"),
-        }
+    fn judge(bytes: &[u8]) -> HandshakeVerdict {
+        SqlServer::handshake_step(ctx(), bytes.to_vec())
     }
 
     fn opts() -> Options {
-        Options {
-            version: String::new(),
-            user: None,
-            password: PASSWORD.into(),
-            database: None,
-            mode: Mode::Fast,
-            persistent: false,
-            memory_limit_bytes: None,
-            extra: vec![],
-        }
+        testing::options(PASSWORD)
     }
 
     /// A PRELOGIN response as SQL Server 2022 sends it (MS-TDS 2.2.6.5): header with type
@@ -488,9 +464,9 @@ mod tests {
     fn prelogin_response_is_ready_and_partial_needs_more() {
         let response = prelogin_response();
         assert_eq!(response.len(), 0x2b);
-        assert_eq!(judge(&response), V::Ready);
+        assert_eq!(judge(&response), HandshakeVerdict::Ready);
         for cut in [0, 1, 3, 8, 20, response.len() - 1] {
-            assert_eq!(judge(&response[..cut]), V::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&response[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
         }
     }
 
@@ -503,20 +479,26 @@ mod tests {
         error.extend("too many".encode_utf16().flat_map(u16::to_le_bytes));
         error.extend([0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
         assert_eq!(error.len(), 0x29);
-        assert_eq!(judge(&error), V::NotYet("SQL Server error 17809: too many".into()));
+        assert_eq!(
+            judge(&error),
+            HandshakeVerdict::NotYet("SQL Server error 17809: too many".into())
+        );
 
-        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), V::Failed(_)));
+        assert!(matches!(
+            judge(b"HTTP/1.1 400 Bad Request\r\n"),
+            HandshakeVerdict::Failed(_)
+        ));
         // Right type, but the option table points past the payload.
         let mut bad = prelogin_response();
         bad[10] = 0x7f;
-        assert!(matches!(judge(&bad), V::Failed(_)));
+        assert!(matches!(judge(&bad), HandshakeVerdict::Failed(_)));
         // Right type, no VERSION option.
         let no_version = [
             &[0x04, 0x01, 0x00, 0x0f, 0, 0, 1, 0][..],
             &[0x01, 0x00, 0x06, 0x00, 0x01, 0xff, 0x02],
         ]
         .concat();
-        assert!(matches!(judge(&no_version), V::Failed(_)));
+        assert!(matches!(judge(&no_version), HandshakeVerdict::Failed(_)));
     }
 
     #[test]

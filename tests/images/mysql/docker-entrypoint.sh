@@ -47,7 +47,20 @@ get_config() {
     awk -v conf="$conf" '$1 == conf && /^[^ \t]/ { sub(/^[^ \t]+[ \t]+/, ""); print; exit }'
 }
 
+# The official mariadb image reads MARIADB_* and accepts the MYSQL_* names too; this image
+# serves both contracts (tags dbarena-test/mysql and dbarena-test/mariadb).
+mariadb_aliases() {
+  local name
+  for name in ROOT_PASSWORD ALLOW_EMPTY_PASSWORD RANDOM_ROOT_PASSWORD ROOT_HOST DATABASE USER PASSWORD; do
+    local maria="MARIADB_$name" mysql="MYSQL_$name"
+    if [ -n "${!maria:-}" ] && [ -z "${!mysql:-}" ]; then
+      export "$mysql=${!maria}"
+    fi
+  done
+}
+
 setup_env() {
+  mariadb_aliases
   DATADIR="$(get_config datadir "$@")"
   SOCKET="$(get_config socket "$@")"
   DATADIR="${DATADIR%/}"

@@ -1,0 +1,207 @@
+//! Plugin authors' path, for real: `plugin new` → cargo build for wasm32-wasip2 →
+//! `plugin test` → `plugin install` → `engines`, and the pinning that fails closed.
+
+mod common;
+
+use common::{build_plugin, repo_root, stderr, stdout};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// dbarena with its own plugin dir and cache.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        Self { dir }
+    }
+    fn plugins(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dbarena"))
+            .args(args)
+            .env("DBARENA_PLUGIN_DIR", self.plugins())
+            .env("DBARENA_CACHE_DIR", repo_root().join("target/test-component-cache"))
+            .env_remove("DBARENA_REGISTRY")
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "dbarena {args:?} failed:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "dbarena {args:?} should fail:\n{}", stdout(&out));
+        stdout(&out) + &stderr(&out)
+    }
+}
+
+fn built_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("DBARENA_BUILT_PLUGIN_DIR")).join(format!("dbarena_plugin_{}.wasm", name.replace('-', "_")))
+}
+
+#[test]
+fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let created = env.ok(&["plugin", "new", "acme-db", "--dir", work.path().to_str().unwrap()]);
+    assert!(created.contains("created plugin crate"), "{created}");
+    let crate_dir = work.path().join("acme-db");
+    assert!(
+        crate_dir.join("vendor/dbarena-plugin-sdk/wit/engine.wit").is_file(),
+        "the SDK is vendored"
+    );
+
+    let wasm = build_plugin(&crate_dir, "plugin-authoring");
+    let wasm_arg = wasm.to_str().unwrap();
+    let report = env.ok(&["plugin", "test", wasm_arg]);
+    assert!(report.contains("13 passed, 0 failed"), "{report}");
+
+    let installed = env.ok(&["plugin", "install", wasm_arg]);
+    assert!(installed.contains("installed acme-db 0.1.0 (api 0.1.0)"), "{installed}");
+    let engines: serde_json::Value = serde_json::from_str(&env.ok(&["engines", "--json"])).unwrap();
+    let acme = engines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "acme-db")
+        .expect("acme-db listed");
+    assert_eq!(acme["source"], env.plugins().join("acme-db.wasm").display().to_string());
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["plugin", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["id"], "acme-db");
+    assert_eq!(listed[0]["pinned"], true);
+    assert!(env.ok(&["plugin", "verify"]).contains("1 verified, 0 failed"));
+    let again = env.fails(&["plugin", "install", wasm_arg]);
+    assert!(
+        again.contains("already installed") && again.contains("--force"),
+        "{again}"
+    );
+    env.ok(&["plugin", "install", wasm_arg, "--force"]);
+
+    // Tampering with the installed bytes: every command that loads plugins fails closed.
+    let installed_file = env.plugins().join("acme-db.wasm");
+    let mut bytes = std::fs::read(&installed_file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&installed_file, bytes).unwrap();
+    for args in [
+        &["engines"][..],
+        &["engines", "--json"],
+        &["plugin", "list"],
+        &["engines", "redis"],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.contains("fails its hash check") && err.contains("acme-db"),
+            "{args:?}: {err}"
+        );
+    }
+    let verify = env.fails(&["plugin", "verify"]);
+    assert!(
+        verify.contains("FAIL  acme-db") && verify.contains("sha256 mismatch"),
+        "{verify}"
+    );
+
+    env.ok(&["plugin", "remove", "acme-db"]);
+    assert!(!installed_file.exists());
+    assert!(!env.ok(&["engines"]).contains("acme-db"));
+
+    // A dropped-in file still works, shown as unpinned.
+    std::fs::copy(&wasm, env.plugins().join("dropped.wasm")).unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["plugin", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["pinned"], false);
+    assert!(listed[0]["source"].as_str().unwrap().contains("unpinned"));
+}
+
+#[test]
+fn install_refuses_what_it_cannot_trust() {
+    let env = Env::new();
+    let redis = built_fixture("redis");
+    let redis_arg = redis.to_str().unwrap();
+
+    assert!(
+        env.fails(&["plugin", "install", "http://example.invalid/x.wasm"])
+            .contains("refusing plain http://")
+    );
+    let wrong = "0".repeat(64);
+    let err = env.fails(&["plugin", "install", redis_arg, "--sha256", &wrong]);
+    assert!(
+        err.contains("sha256 mismatch") && err.contains("not installed"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(env.plugins()).unwrap().next().is_none(),
+        "nothing may be written"
+    );
+
+    let err = env.fails(&["plugin", "install", "https://127.0.0.1:1/plugin.wasm"]);
+    assert!(err.contains("downloading https://127.0.0.1:1/plugin.wasm"), "{err}");
+    assert!(
+        env.fails(&["plugin", "install", "postgres"])
+            .contains("built into dbarena")
+    );
+    assert!(
+        env.fails(&["plugin", "install", "no-such-plugin"])
+            .contains("not a file, an https:// URL, or a plugin in the registry")
+    );
+
+    // A plugin that fails conformance is not installed.
+    let err = env.fails(&["plugin", "install", built_fixture("hostile").to_str().unwrap()]);
+    assert!(err.contains("fails the conformance suite"), "{err}");
+
+    // Resolution through a registry index, pinned by its sha256.
+    let sha = dbarena::plugin::sha256_hex(&std::fs::read(&redis).unwrap());
+    let index = env.dir.path().join("registry.toml");
+    let entry = |sha: &str| {
+        format!(
+            "[[plugin]]\nid = \"fast-redis\"\nversion = \"0.1.0\"\napi_version = \"0.1.0\"\nsource = \"{redis_arg}\"\nsha256 = \"{sha}\"\ndescription = \"d\"\n"
+        )
+    };
+    std::fs::write(&index, entry(&wrong)).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dbarena"))
+            .args(args)
+            .env("DBARENA_PLUGIN_DIR", env.plugins())
+            .env("DBARENA_REGISTRY", &index)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["plugin", "install", "fast-redis"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("the registry expects"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&index, entry(&sha)).unwrap();
+    let out = run(&["plugin", "install", "fast-redis"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(env.plugins().join("plugins.lock")).unwrap();
+    assert!(lock.contains(&sha) && lock.contains("registry:fast-redis"), "{lock}");
+}
+
+#[test]
+fn plugin_test_reports_which_check_failed() {
+    let env = Env::new();
+    let out = env.run(&["plugin", "test", built_fixture("hostile").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL readiness starts with a handshake through a published port"),
+        "{text}"
+    );
+    assert!(text.contains("failed"), "{text}");
+    let out = env.run(&["plugin", "test", built_fixture("fs-importer").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("wasi:filesystem"), "{}", stdout(&out));
+}
