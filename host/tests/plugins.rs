@@ -90,7 +90,7 @@ fn engines_json_lists_builtins_and_a_dropped_in_plugin() {
     assert_eq!(ids, ["mongodb", "mysql", "postgres", "redis", "sqlserver"]);
     for e in engines.as_array().unwrap() {
         assert_eq!(e["source"], "builtin");
-        assert_eq!(e["api_version"], "0.1.0");
+        assert_eq!(e["api_version"], "0.2.0");
         assert!(!e["versions"].as_array().unwrap().is_empty());
     }
 
@@ -162,6 +162,13 @@ fn engine_detail_shows_the_spec_it_would_run() {
     assert_eq!(detail["engine"]["id"], "redis");
     assert_eq!(detail["spec"]["image"], "redis:7");
     assert_eq!(detail["spec"]["credentials"]["password"], "p@ss word");
+    assert!(
+        detail["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "REDIS_MAXMEMORY_POLICY")
+    );
     assert_eq!(
         detail["connection"]["url"],
         "redis://default:p%40ss%20word@127.0.0.1:6379/0"
@@ -304,8 +311,8 @@ fn patch(mut bytes: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
 fn a_plugin_for_an_unsupported_api_version_names_both_versions() {
     // The same component, re-labelled as built against a future contract 9.1.0.
     let wasm = std::fs::read(built("redis")).unwrap();
-    let wasm = patch(wasm, b"dbarena:engine/plugin@0.1.0", b"dbarena:engine/plugin@9.1.0");
-    let wasm = patch(wasm, b"dbarena:engine/types@0.1.0", b"dbarena:engine/types@9.1.0");
+    let wasm = patch(wasm, b"dbarena:engine/plugin@0.2.0", b"dbarena:engine/plugin@9.1.0");
+    let wasm = patch(wasm, b"dbarena:engine/types@0.2.0", b"dbarena:engine/types@9.1.0");
     let err = runtime()
         .load("future.wasm", &wasm, PluginSource::Builtin)
         .err()
@@ -313,7 +320,7 @@ fn a_plugin_for_an_unsupported_api_version_names_both_versions() {
     assert!(matches!(err, PluginFailure::UnsupportedApi { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("future.wasm") && text.contains("9.1.0") && text.contains("supports 0.1.0"),
+        text.contains("future.wasm") && text.contains("9.1.0") && text.contains("supports 0.2.0, 0.1.0"),
         "{text}"
     );
 }
@@ -330,4 +337,21 @@ fn a_frozen_plugin_built_against_api_0_1_0_still_loads_and_conforms() {
     assert_eq!(plugin.api_version, "0.1.0");
     let report = conformance::run(&plugin);
     assert!(report.passed(), "{report}");
+    // What 0.2.0 added is absent from a 0.1.0 plugin and defaults to nothing.
+    assert!(plugin.settings().unwrap().is_empty());
+
+    // The same engine built today targets the grown contract and has its settings.
+    let current = load_file(&runtime(), "redis").unwrap();
+    assert_eq!(current.api_version, "0.2.0");
+    let settings = current.settings().unwrap();
+    assert!(
+        settings.iter().any(|s| s.name == "REDIS_MAXMEMORY_POLICY"),
+        "{settings:?}"
+    );
+    // Both give the same container for the same options.
+    let opts = options(&[]);
+    assert_eq!(
+        plugin.container_spec(&opts).unwrap().image,
+        current.container_spec(&opts).unwrap().image
+    );
 }

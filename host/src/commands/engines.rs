@@ -5,7 +5,7 @@ use crate::config::{Config, override_image};
 use crate::options::{plugin_options, split_engine_ref};
 use crate::output::{print_json, table};
 use crate::plugin::Entry;
-use crate::plugin::bindings::{ConnectionInfo, ContainerSpec, Endpoint, Probe};
+use crate::plugin::bindings::{ConnectionInfo, ContainerSpec, Endpoint, Probe, Setting};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -97,6 +97,8 @@ struct EngineDetail<'a> {
     spec: ContainerSpec,
     /// Connection info as it would look with the engine's port published on 127.0.0.1.
     connection: ConnectionInfo,
+    /// Engine-specific `--env` settings the plugin documents.
+    settings: Vec<Setting>,
 }
 
 fn show(
@@ -122,10 +124,12 @@ fn show(
         port: plugin.info().default_port,
         credentials: spec.credentials.clone(),
     })?;
+    let settings = plugin.settings()?;
     let detail = EngineDetail {
         engine: summary(entry),
         spec,
         connection,
+        settings,
     };
     if args.json {
         print_json(&detail)?;
@@ -184,11 +188,35 @@ fn print_detail(d: &EngineDetail) {
         ("readiness", readiness_lines(s)),
         ("url", d.connection.url.clone()),
         ("shell", shell_words(&d.connection.shell)),
+        ("settings (--env)", settings_lines(&d.settings)),
     ];
     for (k, v) in rows {
         t.add_row([k.to_string(), v]);
     }
     println!("{t}");
+}
+
+fn settings_lines(settings: &[Setting]) -> String {
+    if settings.is_empty() {
+        return "(none documented)".into();
+    }
+    settings
+        .iter()
+        .map(|s| {
+            let default = s
+                .default_value
+                .as_deref()
+                .map(|d| format!(" [default {d}]"))
+                .unwrap_or_default();
+            let example = s
+                .example
+                .as_deref()
+                .map(|e| format!(", e.g. {}={e}", s.name))
+                .unwrap_or_default();
+            format!("{}: {}{default}{example}", s.name, s.description)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn readiness_lines(s: &ContainerSpec) -> String {

@@ -217,6 +217,14 @@ pub fn run(plugin: &Plugin) -> Report {
         })
     });
 
+    suite.check(
+        "settings are valid",
+        plugin
+            .settings()
+            .map(|s| format!("{} settings", s.len()))
+            .map_err(failure),
+    );
+
     suite.check("a typical call stays well within the fuel budget", {
         let _ = plugin.container_spec(&default);
         let used = plugin.last_fuel_used();

@@ -1,9 +1,10 @@
 //! Loads plugin components into a sandboxed wasmtime engine and calls them.
 
 use super::bindings::{
-    ConnectionInfo, ContainerSpec, Endpoint, EngineInfo, EngineWorld, EngineWorldPre, HandshakeContext,
-    HandshakeVerdict, Options, SUPPORTED_API_VERSIONS,
+    ConnectionInfo, ContainerSpec, Endpoint, EngineInfo, HandshakeContext, HandshakeVerdict, Options,
+    SUPPORTED_API_VERSIONS,
 };
+use super::bindings::{Setting, latest, v0_1};
 use super::cache::{ComponentCache, sha256_hex};
 use super::error::PluginFailure;
 use super::sandbox::{self, PluginState};
@@ -12,6 +13,32 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap};
+
+/// Pre-linked instances, by the contract version the plugin was built for.
+enum WorldPre {
+    Latest(latest::EnginePre<PluginState>),
+    V0_1(v0_1::EnginePre<PluginState>),
+}
+
+/// Calls the plugin interface of a fresh instance, whichever contract version it has: the
+/// versions share their data types, so one body serves them all.
+macro_rules! on_plugin {
+    ($plugin:expr, $call:literal, |$iface:ident, $store:ident| $body:expr) => {{
+        let plugin = &$plugin;
+        match &plugin.pre {
+            WorldPre::Latest(pre) => plugin.call($call, |$store| {
+                let world = pre.instantiate(&mut *$store)?;
+                let $iface = world.dbarena_engine_plugin();
+                $body
+            }),
+            WorldPre::V0_1(pre) => plugin.call($call, |$store| {
+                let world = pre.instantiate(&mut *$store)?;
+                let $iface = world.dbarena_engine_plugin();
+                $body
+            }),
+        }
+    }};
+}
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +109,13 @@ impl PluginRuntime {
                 supported: SUPPORTED_API_VERSIONS.join(", "),
             });
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(EngineWorldPre::new)
-            .map_err(|e| load_err(format!("does not match the engine contract: {e:#}")))?;
+        let instance_pre = self.linker.instantiate_pre(&component);
+        let pre = if api_version.starts_with("0.1.") {
+            instance_pre.and_then(v0_1::EnginePre::new).map(WorldPre::V0_1)
+        } else {
+            instance_pre.and_then(latest::EnginePre::new).map(WorldPre::Latest)
+        }
+        .map_err(|e| load_err(format!("does not match the engine contract {api_version}: {e:#}")))?;
 
         let mut plugin = Plugin {
             label: label.to_string(),
@@ -98,7 +127,7 @@ impl PluginRuntime {
             pre,
             last_fuel_used: AtomicU64::new(0),
         };
-        let info = plugin.call("info", |world, store| world.dbarena_engine_plugin().call_info(store))?;
+        let info = on_plugin!(plugin, "info", |iface, store| iface.call_info(store))?;
         validate::engine_info(&info).map_err(|problem| PluginFailure::Invalid {
             plugin: label.to_string(),
             what: "engine info",
@@ -158,7 +187,7 @@ pub struct Plugin {
     pub sha256: String,
     pub api_version: String,
     engine: wasmtime::Engine,
-    pre: EngineWorldPre<PluginState>,
+    pre: WorldPre,
     last_fuel_used: AtomicU64,
 }
 
@@ -178,9 +207,8 @@ impl Plugin {
     }
 
     pub fn container_spec(&self, opts: &Options) -> Result<ContainerSpec, PluginFailure> {
-        let reply = self.call("container-spec", |world, store| {
-            world.dbarena_engine_plugin().call_container_spec(store, opts)
-        })?;
+        let reply = on_plugin!(self, "container-spec", |iface, store| iface
+            .call_container_spec(store, opts))?;
         let spec = reply.map_err(|e| PluginFailure::Rejected {
             engine: self.label.clone(),
             field: e.field.filter(|f| validate::field_name(f)),
@@ -191,27 +219,37 @@ impl Plugin {
     }
 
     pub fn handshake_start(&self, ctx: &HandshakeContext) -> Result<Vec<u8>, PluginFailure> {
-        let bytes = self.call("handshake-start", |world, store| {
-            world.dbarena_engine_plugin().call_handshake_start(store, ctx)
-        })?;
+        let bytes = on_plugin!(self, "handshake-start", |iface, store| iface
+            .call_handshake_start(store, ctx))?;
         validate::handshake_bytes(&bytes).map_err(|problem| self.invalid("handshake message", problem))?;
         Ok(bytes)
     }
 
     pub fn handshake_step(&self, ctx: &HandshakeContext, received: &[u8]) -> Result<HandshakeVerdict, PluginFailure> {
-        let verdict = self.call("handshake-step", |world, store| {
-            world.dbarena_engine_plugin().call_handshake_step(store, ctx, received)
-        })?;
+        let verdict = on_plugin!(self, "handshake-step", |iface, store| iface
+            .call_handshake_step(store, ctx, received))?;
         validate::handshake_verdict(&verdict).map_err(|problem| self.invalid("handshake verdict", problem))?;
         Ok(verdict)
     }
 
     pub fn connection(&self, at: &Endpoint) -> Result<ConnectionInfo, PluginFailure> {
-        let info = self.call("connection", |world, store| {
-            world.dbarena_engine_plugin().call_connection(store, at)
-        })?;
+        let info = on_plugin!(self, "connection", |iface, store| iface.call_connection(store, at))?;
         validate::connection_info(&info).map_err(|problem| self.invalid("connection info", problem))?;
         Ok(info)
+    }
+
+    /// Engine-specific settings (engine API 0.2.0); plugins built for 0.1.0 list none.
+    pub fn settings(&self) -> Result<Vec<Setting>, PluginFailure> {
+        let settings = match &self.pre {
+            WorldPre::V0_1(_) => Vec::new(),
+            WorldPre::Latest(pre) => self.call("settings", |store| {
+                pre.instantiate(&mut *store)?
+                    .dbarena_engine_plugin()
+                    .call_settings(store)
+            })?,
+        };
+        validate::settings(&settings).map_err(|problem| self.invalid("settings", problem))?;
+        Ok(settings)
     }
 
     fn invalid(&self, what: &'static str, problem: String) -> PluginFailure {
@@ -225,7 +263,7 @@ impl Plugin {
     fn call<R: Send>(
         &self,
         call: &'static str,
-        f: impl FnOnce(&EngineWorld, &mut Store<PluginState>) -> wasmtime::Result<R> + Send,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PluginFailure> {
         // WASI's sync stdio (a panic message) blocks on a Tokio runtime, which panics on a
         // runtime thread; inside one, the call runs on a short-lived plain thread instead.
@@ -246,14 +284,14 @@ impl Plugin {
     fn call_here<R>(
         &self,
         call: &'static str,
-        f: impl FnOnce(&EngineWorld, &mut Store<PluginState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
         let mut store = Store::new(&self.engine, PluginState::new());
         store.limiter(|state| &mut state.limits);
         store.set_fuel(sandbox::FUEL_PER_CALL).expect("fuel is enabled");
         store.set_epoch_deadline(sandbox::EPOCH_TICKS_PER_CALL);
         store.epoch_deadline_trap();
-        let result = self.pre.instantiate(&mut store).and_then(|world| f(&world, &mut store));
+        let result = f(&mut store);
         let fuel_left = store.get_fuel().unwrap_or(0);
         self.last_fuel_used
             .store(sandbox::FUEL_PER_CALL - fuel_left, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! Checks every value a plugin returns before the host acts on it. A plugin is untrusted:
 //! a bad image reference, env name or path must become a clear error, never a Docker call.
 
-use super::bindings::{ConnectionInfo, ContainerSpec, EngineInfo, HandshakeVerdict, Probe};
+use super::bindings::{ConnectionInfo, ContainerSpec, EngineInfo, HandshakeVerdict, Probe, Setting};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -272,6 +272,23 @@ pub fn handshake_verdict(verdict: &HandshakeVerdict) -> Check {
         HandshakeVerdict::NotYet(reason) | HandshakeVerdict::Failed(reason) => text("reason", reason, 4096),
         HandshakeVerdict::Ready | HandshakeVerdict::NeedMore => Ok(()),
     }
+}
+
+pub fn settings(settings: &[Setting]) -> Check {
+    list_len("settings", settings, 64)?;
+    for setting in settings {
+        matches(
+            &ENV_NAME,
+            "setting name",
+            &setting.name,
+            "a valid name ([A-Za-z_][A-Za-z0-9_]*)",
+        )?;
+        printable("setting description", &setting.description, 1024)?;
+        for value in [&setting.default_value, &setting.example].into_iter().flatten() {
+            text("setting value", value, 1024)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn connection_info(info: &ConnectionInfo) -> Check {

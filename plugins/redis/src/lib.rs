@@ -109,6 +109,42 @@ impl Engine for Redis {
         })
     }
 
+    fn settings() -> Vec<Setting> {
+        let setting = |name: &str, description: &str, default: &str, example: &str| Setting {
+            name: name.into(),
+            description: description.into(),
+            default_value: Some(default.into()),
+            example: Some(example.into()),
+        };
+        // Any REDIS_<NAME>=<value> becomes `--<name> <value>`; these are the common ones.
+        vec![
+            setting(
+                "REDIS_MAXMEMORY_POLICY",
+                "eviction policy when maxmemory is reached (`--maxmemory-policy`)",
+                "noeviction",
+                "allkeys-lru",
+            ),
+            setting(
+                "REDIS_DATABASES",
+                "number of logical databases (`--databases`)",
+                "16",
+                "32",
+            ),
+            setting(
+                "REDIS_APPENDFSYNC",
+                "how often the append-only file is fsynced (`--appendfsync`)",
+                "everysec",
+                "always",
+            ),
+            setting(
+                "REDIS_LOGLEVEL",
+                "server log verbosity (`--loglevel`)",
+                "notice",
+                "debug",
+            ),
+        ]
+    }
+
     fn handshake_start(ctx: HandshakeContext) -> Vec<u8> {
         let mut out = resp_command(&["AUTH", &ctx.credentials.password]);
         out.extend(resp_command(&["PING"]));

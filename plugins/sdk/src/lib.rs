@@ -49,6 +49,7 @@ pub mod prelude {
 
 use types::{
     ConnectionInfo, ContainerSpec, Endpoint, EngineInfo, HandshakeContext, HandshakeVerdict, Options, PluginError,
+    Setting,
 };
 
 /// A database engine. Every method must be deterministic and fast: the host runs each
@@ -72,6 +73,12 @@ pub trait Engine {
 
     /// Connection info for a client on the host.
     fn connection(at: Endpoint) -> ConnectionInfo;
+
+    /// Engine-specific `--env` settings this plugin understands, shown by
+    /// `dbarena engines <id>`; none by default.
+    fn settings() -> Vec<Setting> {
+        Vec::new()
+    }
 }
 
 /// Builds a [`PluginError`] that names the option at fault.
@@ -115,6 +122,9 @@ macro_rules! register {
             }
             fn connection(at: $crate::types::Endpoint) -> $crate::types::ConnectionInfo {
                 <$engine as $crate::Engine>::connection(at)
+            }
+            fn settings() -> Vec<$crate::types::Setting> {
+                <$engine as $crate::Engine>::settings()
             }
         }
 
