@@ -253,7 +253,8 @@ fn concurrent_creates_get_different_ports() {
     let a = arena.name("conc-a");
     let b = arena.name("conc-b");
     let spawn = |name: &str| {
-        std::process::Command::from(arena.cmd())
+        arena
+            .cmd()
             .args(["create", "redis", "--json", "--name", name])
             .output()
             .unwrap()

@@ -31,13 +31,15 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
     for info in &targets {
         // A persistent server gets a clean shutdown first, so what it acknowledged (even with
         // the fast, fsync-free settings) is on the volume; ephemeral ones are just removed.
-        if info.state == State::Running && info.labels.get(labels::PERSISTENT).map(String::as_str) == Some("true") {
-            if let Err(e) = ctx.backend.stop_container(&info.id, Duration::from_secs(30)).await {
-                output::warn(format_args!(
-                    "{}: clean shutdown failed ({e}); removing anyway",
-                    info.name
-                ));
-            }
+        let persistent = info.labels.get(labels::PERSISTENT).map(String::as_str) == Some("true");
+        if info.state == State::Running
+            && persistent
+            && let Err(e) = ctx.backend.stop_container(&info.id, Duration::from_secs(30)).await
+        {
+            output::warn(format_args!(
+                "{}: clean shutdown failed ({e}); removing anyway",
+                info.name
+            ));
         }
         match ctx.backend.remove_container(&info.id).await {
             Ok(()) => println!("destroyed {}", info.name),
