@@ -10,6 +10,7 @@ const CARGO_TOML: &str = include_str!("../../plugins/templates/Cargo.toml.tmpl")
 const LIB_RS: &str = include_str!("../../plugins/templates/lib.rs.tmpl");
 const README: &str = include_str!("../../plugins/templates/README.md.tmpl");
 const GITIGNORE: &str = include_str!("../../plugins/templates/gitignore.tmpl");
+const CONFORMANCE_TEST: &str = include_str!("../../plugins/templates/conformance.rs.tmpl");
 const SDK_CARGO_TOML: &str = include_str!("../../plugins/templates/sdk.Cargo.toml.tmpl");
 
 /// The SDK sources, as vendored into a new plugin (path inside the SDK, content).
@@ -100,6 +101,7 @@ pub fn new_plugin(id: &str, parent: &Path, sdk: SdkSource) -> anyhow::Result<Pat
         (dir.join("src/lib.rs"), render(LIB_RS, &vars)),
         (dir.join("README.md"), render(README, &vars)),
         (dir.join(".gitignore"), GITIGNORE.to_string()),
+        (dir.join("tests/conformance.rs"), render(CONFORMANCE_TEST, &vars)),
     ];
     if matches!(sdk, SdkSource::Vendored) {
         let sdk_dir = dir.join(VENDORED_SDK);

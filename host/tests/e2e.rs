@@ -483,3 +483,40 @@ fn the_mariadb_example_plugin_is_installed_and_runs_a_real_server() {
     );
     arena.ok(&["destroy", m["name"].as_str().unwrap()]);
 }
+
+#[test]
+fn ctrl_c_during_create_leaves_nothing_behind() {
+    if !docker_available("ctrl_c_during_create_leaves_nothing_behind") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("interrupted");
+    // The init delay keeps the create waiting for readiness when the interrupt arrives.
+    let child = arena
+        .cmd()
+        .args([
+            "create",
+            "postgres",
+            "--name",
+            &name,
+            "--env",
+            "DBARENA_TEST_INIT_DELAY=30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !container_exists(&name) {
+        assert!(std::time::Instant::now() < deadline, "the container never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    run("kill", &["-INT", &child.id().to_string()]);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(
+        !container_exists(&name),
+        "an interrupted create must remove its container"
+    );
+}

@@ -65,6 +65,25 @@ fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
 
     let wasm = build_plugin(&crate_dir, "plugin-authoring");
     let wasm_arg = wasm.to_str().unwrap();
+    // The crate's own tests: native unit tests and its conformance test, which builds the
+    // component and runs `dbarena plugin test` on it.
+    let tested = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(&crate_dir)
+        .arg("test")
+        .env("CARGO_TARGET_DIR", repo_root().join("target/plugin-authoring"))
+        .env("DBARENA", env!("CARGO_BIN_EXE_dbarena"))
+        .env("DBARENA_CACHE_DIR", repo_root().join("target/test-component-cache"))
+        .output()
+        .unwrap();
+    let test_log = stdout(&tested) + &stderr(&tested);
+    assert!(
+        tested.status.success(),
+        "cargo test of the new crate failed:\n{test_log}"
+    );
+    assert!(
+        test_log.contains("the_component_passes_dbarena_conformance ... ok"),
+        "{test_log}"
+    );
     let report = env.ok(&["plugin", "test", wasm_arg]);
     assert!(report.contains(" passed, 0 failed"), "{report}");
 

@@ -75,6 +75,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
         }
     }
     let requests = resolve(ctx, &args)?;
+    let began = chrono::Utc::now();
     let progress = Progress::new(args.json);
     // One undo list per engine: a failed engine cleans up only its own objects, while an
     // interrupt cleans up everything not yet handed over.
@@ -89,6 +90,23 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             eprintln!("\ninterrupted: removing what was created...");
             for undo in &undos {
                 undo.run(&ctx.backend).await;
+            }
+            // A container Docker created just before the interrupt may not be registered
+            // yet: remove managed containers with these names created by this command.
+            let ours = |info: &crate::container::ContainerInfo| {
+                instance::is_managed(info)
+                    && info
+                        .labels
+                        .get(labels::CREATED_AT)
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .is_some_and(|t| t >= began)
+            };
+            for req in &requests {
+                if let Ok(info) = ctx.backend.inspect_container(&req.name).await
+                    && ours(&info)
+                {
+                    let _ = ctx.backend.remove_container(&info.id).await;
+                }
             }
             bail!("interrupted; nothing was left behind");
         }
