@@ -91,7 +91,7 @@ pub fn field_error(field: &str, message: impl Into<String>) -> PluginError {
 
 /// Exports an [`Engine`] implementation as the plugin's component interface.
 ///
-/// ```ignore
+/// ```text
 /// struct Postgres;
 /// impl dbarena_plugin_sdk::Engine for Postgres { /* ... */ }
 /// dbarena_plugin_sdk::register!(Postgres);
