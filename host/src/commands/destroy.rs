@@ -68,18 +68,25 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// The dbarena-labelled named volumes of these instances.
+/// The dbarena-labelled named volumes of these instances (one Docker call for all).
 async fn persistent_volumes<B: ContainerBackend>(
     ctx: &Context<B>,
     targets: &[ContainerInfo],
 ) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for info in targets {
-        let filter = [labels::managed_filter(), format!("{}={}", labels::NAME, info.name)];
-        names.extend(ctx.backend.list_volumes(&filter).await?.into_iter().map(|v| v.name));
-    }
+    let instances: std::collections::BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let mut names: Vec<String> = ctx
+        .backend
+        .list_volumes(&[labels::managed_filter()])
+        .await?
+        .into_iter()
+        .filter(|v| {
+            v.labels
+                .get(labels::NAME)
+                .is_some_and(|n| instances.contains(n.as_str()))
+        })
+        .map(|v| v.name)
+        .collect();
     names.sort();
-    names.dedup();
     Ok(names)
 }
 

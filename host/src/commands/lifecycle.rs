@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::{StopArgs, WaitArgs};
 use crate::container::{ContainerBackend, State};
+use crate::instance::{Instance, Status};
 use crate::output::{Progress, print_json};
 use futures_util::future::join_all;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
         async move {
             let result = start_one(ctx, name, args.timeout, restart, &bar).await;
             match &result {
-                Ok(took) => bar.finish_with_message(format!("ready in {:.1} s", took.as_secs_f64())),
+                Ok((_, took)) => bar.finish_with_message(format!("ready in {:.1} s", took.as_secs_f64())),
                 Err(_) => bar.abandon_with_message("failed"),
             }
             result
@@ -25,9 +26,9 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
     .await;
     let mut instances = Vec::new();
     let mut failed = false;
-    for (name, result) in args.names.iter().zip(results) {
+    for result in results {
         match result {
-            Ok(_) => instances.push(ctx.instance(&ctx.managed(name).await?).await),
+            Ok((instance, _)) => instances.push(instance),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failed = true;
@@ -50,7 +51,7 @@ async fn start_one<B: ContainerBackend>(
     timeout: Option<u64>,
     restart: bool,
     bar: &indicatif::ProgressBar,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Instance, Duration)> {
     let info = ctx.managed(name).await?;
     let (plugin, spec) = ctx.spec_of(&info)?;
     // Count only log lines of this run, not of earlier ones.
@@ -70,10 +71,13 @@ async fn start_one<B: ContainerBackend>(
         .cloned()
         .unwrap_or_default();
     let timeout = ctx.timeout_for(&engine, timeout, &spec);
-    ctx.wait_ready(&info, plugin, &spec, timeout, Some(since), &|what| {
-        bar.set_message(format!("waiting for {what}"))
-    })
-    .await
+    let took = ctx
+        .wait_ready(&info, plugin, &spec, timeout, Some(since), &|what| {
+            bar.set_message(format!("waiting for {what}"))
+        })
+        .await?;
+    // Just proven ready: no need to probe again for the status.
+    Ok((Instance::from_container(&info, Some(plugin), Status::Healthy), took))
 }
 
 pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> anyhow::Result<ExitCode> {
