@@ -126,7 +126,7 @@ pub struct CreateArgs {
     pub image: Option<String>,
 
     /// Readiness timeout in seconds (default: the engine's own).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
     /// Publish ports on all interfaces, not only 127.0.0.1.
@@ -152,7 +152,7 @@ pub struct WaitArgs {
     pub names: Vec<String>,
 
     /// Readiness timeout in seconds (default: the engine's own).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
     /// Print JSON instead of text.

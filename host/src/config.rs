@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Where the config was read from (None: built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -52,7 +55,12 @@ impl Config {
         };
         let Some(path) = path else { return Ok(Self::default()) };
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display())),
+            Ok(text) => {
+                let mut config: Self =
+                    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+                config.source = Some(path);
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         }
@@ -60,6 +68,14 @@ impl Config {
 
     pub fn engine(&self, id: &str) -> Option<&EngineConfig> {
         self.engines.get(id)
+    }
+
+    /// "config file PATH", for messages that name where a value came from.
+    pub fn describe_source(&self) -> String {
+        match &self.source {
+            Some(path) => format!("config file {}", path.display()),
+            None => "config".into(),
+        }
     }
 }
 

@@ -19,9 +19,26 @@ pub fn table<const N: usize>(header: [&str; N]) -> Table {
     table
 }
 
-/// Prints a warning line on stderr.
+/// Prints a warning line on stderr (control characters escaped).
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("warning: {message}");
+    eprintln!("warning: {}", escape(&message.to_string()));
+}
+
+/// Text from a plugin, a server or a container log, made safe for a terminal: control
+/// characters (ESC, OSC, BEL, carriage returns...) are shown escaped instead of being
+/// interpreted; newlines and tabs are kept. JSON output keeps the original text.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Live status lines, one per task, drawn on stderr (hidden when stderr is not a terminal
@@ -58,4 +75,16 @@ impl Progress {
 /// `12.3 MB`-style byte counts for progress messages.
 pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals() {
+        assert_eq!(escape("plain text\tand\nlines"), "plain text\tand\nlines");
+        assert_eq!(escape("\x1b]0;pwned\x07x"), "\\u{1b}]0;pwned\\u{7}x");
+        assert_eq!(escape("a\rb"), "a\\u{d}b");
+    }
 }

@@ -1,20 +1,33 @@
 //! What every container command works with: config, plugins, the container backend, and
-//! the operations several commands share (finding an instance, waiting for readiness).
+//! the lookups several commands share (an instance by name, every instance, its status).
 
 use crate::config::Config;
 use crate::container::docker::DockerBackend;
-use crate::container::{ContainerBackend, ContainerInfo, State, labels};
-use crate::instance::{self, Instance, Status};
-use crate::plugin::bindings::{ContainerSpec, Mode, Options};
-use crate::plugin::{Plugin, PluginRegistry};
+use crate::container::{ContainerBackend, ContainerInfo, State};
+use crate::instance::{Instance, InstanceRecord, Status, record};
+use crate::plugin::PluginRegistry;
 use crate::readiness::ReadinessCheck;
-use anyhow::{Context as _, bail};
+use crate::resolve::Resolver;
+use anyhow::bail;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct Context<B = DockerBackend> {
     pub config: Config,
     pub registry: PluginRegistry,
     pub backend: B,
+}
+
+/// A container dbarena made, with its record.
+pub struct Managed {
+    pub info: ContainerInfo,
+    pub record: InstanceRecord,
+}
+
+/// Persistent data whose container is gone.
+pub struct Orphan {
+    pub record: InstanceRecord,
+    pub volumes: Vec<String>,
 }
 
 impl Context<DockerBackend> {
@@ -31,142 +44,106 @@ impl Context<DockerBackend> {
 }
 
 impl<B: ContainerBackend> Context<B> {
+    pub fn resolver(&self) -> anyhow::Result<Resolver<'_>> {
+        Resolver::new(&self.config, &self.registry)
+    }
+
     /// The dbarena container called `name`; anything else is refused.
-    pub async fn managed(&self, name: &str) -> anyhow::Result<ContainerInfo> {
+    pub async fn managed(&self, name: &str) -> anyhow::Result<Managed> {
         let info = self.backend.inspect_container(name).await.map_err(|e| match e {
             crate::container::BackendError::NotFound(_) => {
                 anyhow::anyhow!("no instance named '{name}' (see `dbarena list --all`)")
             }
             e => e.into(),
         })?;
-        if !instance::is_managed(&info) {
+        if !record::is_managed(&info.labels) {
             bail!("container '{name}' was not created by dbarena; refusing to touch it");
         }
-        Ok(info)
+        let record =
+            InstanceRecord::from_labels(&info.labels).map_err(|e| anyhow::anyhow!("instance {name}: {e}"))?;
+        Ok(Managed { info, record })
     }
 
-    /// Every dbarena container, running or not.
-    pub async fn all_managed(&self) -> anyhow::Result<Vec<ContainerInfo>> {
-        let mut all = self.backend.list_containers(&[labels::managed_filter()]).await?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+    /// Every dbarena container, running or not, by name. Unreadable records are skipped
+    /// with a warning (they are still removable by name).
+    pub async fn all_managed(&self) -> anyhow::Result<Vec<Managed>> {
+        let mut all: Vec<Managed> = self
+            .backend
+            .list_containers(&[record::managed_filter()])
+            .await?
+            .into_iter()
+            .filter_map(|info| match InstanceRecord::from_labels(&info.labels) {
+                Ok(record) => Some(Managed { info, record }),
+                Err(e) => {
+                    crate::output::warn(format_args!("container {}: {e}", info.name));
+                    None
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.record.name.cmp(&b.record.name));
         Ok(all)
     }
 
-    pub fn plugin(&self, engine: &str) -> Option<&Plugin> {
-        self.registry.get(engine).ok().map(|e| &e.plugin)
-    }
-
-    /// Re-derives the container spec of an existing instance from its labels, for its
-    /// readiness probes (the plugin is pure, so the same options give the same probes).
-    pub fn spec_of(&self, info: &ContainerInfo) -> anyhow::Result<(&Plugin, ContainerSpec)> {
-        let engine = info.labels.get(labels::ENGINE).map(String::as_str).unwrap_or_default();
-        let plugin = self
-            .plugin(engine)
-            .with_context(|| format!("instance {} uses engine '{engine}', which is not installed", info.name))?;
-        let creds = instance::credentials(info);
-        let label = |k: &str| info.labels.get(k).cloned().unwrap_or_default();
-        let opts = Options {
-            version: label(labels::VERSION),
-            user: Some(creds.user),
-            password: creds.password,
-            database: Some(creds.database),
-            mode: if label(labels::MODE) == "durable" {
-                Mode::Durable
-            } else {
-                Mode::Fast
-            },
-            persistent: label(labels::PERSISTENT) == "true",
-            memory_limit_bytes: None,
-            extra: Vec::new(),
-        };
-        Ok((plugin, plugin.container_spec(&opts)?))
-    }
-
-    /// The readiness timeout: the flag, else config, else the engine's own.
-    pub fn timeout_for(&self, engine: &str, flag: Option<u64>, spec: &ContainerSpec) -> Duration {
-        let secs = flag
-            .or_else(|| self.config.engine(engine).and_then(|e| e.timeout))
-            .or(self.config.defaults.timeout)
-            .unwrap_or(spec.readiness.startup_timeout_secs as u64);
-        Duration::from_secs(secs)
-    }
-
-    fn readiness_check<'a>(
-        &'a self,
-        info: &'a ContainerInfo,
-        plugin: &'a Plugin,
-        spec: &'a ContainerSpec,
-        timeout: Duration,
-        since: Option<i64>,
-    ) -> ReadinessCheck<'a, B> {
-        ReadinessCheck {
-            backend: &self.backend,
-            plugin,
-            container_id: &info.id,
-            readiness: &spec.readiness,
-            credentials: instance::credentials(info),
-            host: instance::client_host(info.ports.first().map(|p| p.host_ip.as_str()).unwrap_or("")),
-            ports: &info.ports,
-            timeout,
-            since,
-        }
-    }
-
-    /// Waits until `info`'s database accepts clients; on failure the error carries the
-    /// last lines of its log.
-    pub async fn wait_ready(
-        &self,
-        info: &ContainerInfo,
-        plugin: &Plugin,
-        spec: &ContainerSpec,
-        timeout: Duration,
-        since: Option<i64>,
-        progress: &(dyn Fn(&str) + Send + Sync),
-    ) -> anyhow::Result<Duration> {
-        match self
-            .readiness_check(info, plugin, spec, timeout, since)
-            .wait(progress)
-            .await
-        {
-            Ok(took) => Ok(took),
-            Err(e) => {
-                let tail = self.last_log_lines(&info.id, 20).await;
-                Err(anyhow::anyhow!("{}: {e}{tail}", info.name))
+    /// dbarena's named volumes by instance name (one Docker call).
+    pub async fn volumes_by_instance(&self) -> anyhow::Result<BTreeMap<String, Vec<crate::container::VolumeInfo>>> {
+        let mut by_name: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for v in self.backend.list_volumes(&[record::managed_filter()]).await? {
+            if let Some(name) = record::instance_name(&v.labels) {
+                by_name.entry(name.to_string()).or_default().push(v);
             }
         }
+        for volumes in by_name.values_mut() {
+            volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(by_name)
     }
 
-    /// The last `n` log lines, formatted for an error message ("" if there are none).
-    pub async fn last_log_lines(&self, id: &str, n: usize) -> String {
-        use futures_util::StreamExt;
-        let lines: Vec<String> = self
-            .backend
-            .logs(id, false, Some(n), None)
-            .filter_map(|l| async move { l.ok().map(|l| format!("  | {}", l.text)) })
-            .collect()
-            .await;
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("\nlast log lines:\n{}", lines.join("\n"))
+    /// Persistent data whose instance has no container any more.
+    pub async fn orphans(&self, containers: &[Managed]) -> anyhow::Result<Vec<Orphan>> {
+        let mut orphans = Vec::new();
+        for (name, volumes) in self.volumes_by_instance().await? {
+            if containers.iter().any(|m| m.record.name == name) {
+                continue;
+            }
+            let Some(first) = volumes.first() else { continue };
+            match InstanceRecord::from_labels(&first.labels) {
+                Ok(record) => orphans.push(Orphan {
+                    record,
+                    volumes: volumes.into_iter().map(|v| v.name).collect(),
+                }),
+                Err(e) => crate::output::warn(format_args!("volume {}: {e}", first.name)),
+            }
         }
+        Ok(orphans)
     }
 
     /// Status as users see it: running instances are probed once through their port.
-    pub async fn status_of(&self, info: &ContainerInfo) -> Status {
-        if info.state != State::Running {
+    pub async fn status_of(&self, m: &Managed) -> Status {
+        if m.info.state != State::Running {
             return Status::Stopped;
         }
-        let Ok((plugin, spec)) = self.spec_of(info) else {
+        let Ok(resolver) = self.resolver() else {
             return Status::Unhealthy;
         };
-        let check = self.readiness_check(info, plugin, &spec, Duration::ZERO, None);
+        let Ok(resolved) = resolver.existing(&m.record, None) else {
+            return Status::Unhealthy;
+        };
+        let check = ReadinessCheck::new(
+            &self.backend,
+            resolved.plugin,
+            &m.info,
+            &m.record,
+            &resolved.spec.readiness,
+            Duration::ZERO,
+            None,
+        );
         if check.accepts_clients().await {
             return Status::Healthy;
         }
-        let within_startup = info
+        let within_startup = m
+            .info
             .started_at
-            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < spec.readiness.startup_timeout_secs as i64);
+            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < resolved.timeout.as_secs() as i64);
         if within_startup {
             Status::Starting
         } else {
@@ -175,9 +152,9 @@ impl<B: ContainerBackend> Context<B> {
     }
 
     /// The user-facing view of an instance, with its current status.
-    pub async fn instance(&self, info: &ContainerInfo) -> Instance {
-        let status = self.status_of(info).await;
-        let engine = info.labels.get(labels::ENGINE).map(String::as_str).unwrap_or_default();
-        Instance::from_container(info, self.plugin(engine), status)
+    pub async fn instance(&self, m: &Managed) -> Instance {
+        let status = self.status_of(m).await;
+        let plugin = self.registry.get(&m.record.engine).ok().map(|e| &e.plugin);
+        Instance::from_container(&m.info, &m.record, plugin, status)
     }
 }

@@ -1,25 +1,43 @@
 //! `dbarena destroy`: removes instances; persistent volumes only on explicit request.
+//! An instance whose container is gone but whose persistent volume is left ("volume
+//! only" in `list --all`) is destroyed by name too.
 
 use super::Context;
+use super::context::Managed;
 use crate::cli::DestroyArgs;
-use crate::container::{ContainerBackend, ContainerInfo, State, labels};
+use crate::container::{ContainerBackend, State};
 use crate::output;
 use anyhow::bail;
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
-    let targets: Vec<ContainerInfo> = if args.all {
-        ctx.all_managed().await?
+    let volumes_by_instance = ctx.volumes_by_instance().await?;
+    let mut containers: Vec<Managed> = Vec::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    if args.all {
+        containers = ctx.all_managed().await?;
+        names.extend(containers.iter().map(|m| m.record.name.clone()));
+        names.extend(volumes_by_instance.keys().cloned());
     } else {
-        let mut targets = Vec::new();
         for name in &args.names {
-            targets.push(ctx.managed(name).await?);
+            match ctx.managed(name).await {
+                Ok(m) => containers.push(m),
+                // Only the persistent data is left: destroying it is what the user asks.
+                Err(_) if volumes_by_instance.contains_key(name) => {}
+                Err(e) => return Err(e),
+            }
+            names.insert(name.clone());
         }
-        targets
-    };
-    let volumes = persistent_volumes(ctx, &targets).await?;
+    }
+    let volumes: Vec<String> = names
+        .iter()
+        .filter_map(|n| volumes_by_instance.get(n))
+        .flatten()
+        .map(|v| v.name.clone())
+        .collect();
     if args.remove_volume && !volumes.is_empty() && !args.yes {
         confirm(&format!(
             "Delete {} volume(s) and their data for good: {}?",
@@ -28,23 +46,22 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
         ))?;
     }
     let mut failed = false;
-    for info in &targets {
+    for m in &containers {
         // A persistent server gets a clean shutdown first, so what it acknowledged (even with
         // the fast, fsync-free settings) is on the volume; ephemeral ones are just removed.
-        let persistent = info.labels.get(labels::PERSISTENT).map(String::as_str) == Some("true");
-        if info.state == State::Running
-            && persistent
-            && let Err(e) = ctx.backend.stop_container(&info.id, Duration::from_secs(30)).await
+        if m.info.state == State::Running
+            && m.record.persistent
+            && let Err(e) = ctx.backend.stop_container(&m.info.id, Duration::from_secs(30)).await
         {
             output::warn(format_args!(
                 "{}: clean shutdown failed ({e}); removing anyway",
-                info.name
+                m.record.name
             ));
         }
-        match ctx.backend.remove_container(&info.id).await {
-            Ok(()) => println!("destroyed {}", info.name),
+        match ctx.backend.remove_container(&m.info.id).await {
+            Ok(()) => println!("destroyed {}", m.record.name),
             Err(e) => {
-                eprintln!("error: {}: {e}", info.name);
+                eprintln!("error: {}: {e}", m.record.name);
                 failed = true;
             }
         }
@@ -66,28 +83,6 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
         );
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// The dbarena-labelled named volumes of these instances (one Docker call for all).
-async fn persistent_volumes<B: ContainerBackend>(
-    ctx: &Context<B>,
-    targets: &[ContainerInfo],
-) -> anyhow::Result<Vec<String>> {
-    let instances: std::collections::BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-    let mut names: Vec<String> = ctx
-        .backend
-        .list_volumes(&[labels::managed_filter()])
-        .await?
-        .into_iter()
-        .filter(|v| {
-            v.labels
-                .get(labels::NAME)
-                .is_some_and(|n| instances.contains(n.as_str()))
-        })
-        .map(|v| v.name)
-        .collect();
-    names.sort();
-    Ok(names)
 }
 
 /// Asks on the terminal; without one, refuses rather than guessing.

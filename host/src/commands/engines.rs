@@ -1,9 +1,9 @@
 //! `dbarena engines`: what engines exist, where they come from, and what they would run.
 
 use crate::cli::EnginesArgs;
-use crate::config::{Config, override_image};
-use crate::options::{plugin_options, split_engine_ref};
-use crate::output::{print_json, table};
+use crate::config::Config;
+use crate::output::{escape, print_json, table};
+use crate::resolve::{Request, Resolver};
 use crate::plugin::Entry;
 use crate::plugin::bindings::{ConnectionInfo, ContainerSpec, Endpoint, Probe, Setting};
 use serde::Serialize;
@@ -78,14 +78,17 @@ pub fn run(args: &EnginesArgs, config: Option<&std::path::Path>) -> anyhow::Resu
         } else {
             s.source.clone()
         };
-        t.add_row([
-            s.id.to_string(),
-            s.name.to_string(),
-            versions.join(" "),
-            s.default_port.to_string(),
-            source,
-            format!("{} (api {})", s.plugin_version, s.api_version),
-        ]);
+        t.add_row(
+            [
+                s.id.to_string(),
+                s.name.to_string(),
+                versions.join(" "),
+                s.default_port.to_string(),
+                source,
+                format!("{} (api {})", s.plugin_version, s.api_version),
+            ]
+            .map(|cell| escape(&cell).into_owned()),
+        );
     }
     println!("{t}\n* default version");
     Ok(ExitCode::SUCCESS)
@@ -107,18 +110,16 @@ fn show(
     args: &EnginesArgs,
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
-    let (id, version) = split_engine_ref(reference);
-    let entry = registry.get(id)?;
-    let plugin = &entry.plugin;
-    let version = match version {
-        "" => config.engine(id).and_then(|e| e.version.as_deref()).unwrap_or(""),
-        v => v,
+    // Exactly what `create` would run with these options and this config.
+    let request = Request {
+        engine_ref: reference.to_string(),
+        instance: args.instance.clone(),
+        ..Default::default()
     };
-    let mut spec = plugin.container_spec(&plugin_options(&args.instance, version)?)?;
-    // Show the image `create` would run, with the config's mirror applied.
-    if let Some(mirror) = config.engine(id).and_then(|e| e.image.as_deref()) {
-        spec.image = override_image(&spec.image, mirror);
-    }
+    let resolved = Resolver::new(config, registry)?.instance(&request, "preview", None)?;
+    let plugin = resolved.plugin;
+    let entry = registry.get(plugin.id())?;
+    let spec = resolved.spec;
     let connection = plugin.connection(&Endpoint {
         host: "127.0.0.1".into(),
         port: plugin.info().default_port,
@@ -160,12 +161,12 @@ fn print_detail(d: &EngineDetail) {
         ),
         ("docs", e.documentation_url.to_string()),
         ("image", s.image.clone()),
-        ("command", shell_words(&s.cmd)),
+        ("command", shell_words::join(&s.cmd)),
         (
             "entrypoint",
             s.entrypoint
                 .as_deref()
-                .map(shell_words)
+                .map(shell_words::join)
                 .unwrap_or_else(|| "(image default)".into()),
         ),
         (
@@ -178,6 +179,24 @@ fn print_detail(d: &EngineDetail) {
         ),
         ("data paths", s.data_paths.join(", ")),
         (
+            "tmpfs",
+            match s.tmpfs.is_empty() {
+                true => "(none)".into(),
+                false => s
+                    .tmpfs
+                    .iter()
+                    .map(|t| format!("{} ({})", t.path, crate::output::bytes(t.size_bytes)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            },
+        ),
+        (
+            "memory limit",
+            s.memory_limit_bytes
+                .map(crate::output::bytes)
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+        (
             "ports",
             s.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
         ),
@@ -187,11 +206,11 @@ fn print_detail(d: &EngineDetail) {
         ),
         ("readiness", readiness_lines(s)),
         ("url", d.connection.url.clone()),
-        ("shell", shell_words(&d.connection.shell)),
+        ("shell", shell_words::join(&d.connection.shell)),
         ("settings (--env)", settings_lines(&d.settings)),
     ];
     for (k, v) in rows {
-        t.add_row([k.to_string(), v]);
+        t.add_row([k.to_string(), escape(&v).into_owned()]);
     }
     println!("{t}");
 }
@@ -228,7 +247,7 @@ fn readiness_lines(s: &ContainerSpec) -> String {
         .map(|(i, p)| match p {
             Probe::Handshake(h) => format!("{}. handshake on port {}: {}", i + 1, h.container_port, h.description),
             Probe::LogLine(l) => format!("{}. log line /{}/ x{}", i + 1, l.pattern, l.count),
-            Probe::Exec(x) => format!("{}. exec {}", i + 1, shell_words(&x.command)),
+            Probe::Exec(x) => format!("{}. exec {}", i + 1, shell_words::join(&x.command)),
         })
         .collect();
     lines.push(format!(
@@ -236,18 +255,4 @@ fn readiness_lines(s: &ContainerSpec) -> String {
         s.readiness.startup_timeout_secs
     ));
     lines.join("\n")
-}
-
-fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:,@%+".contains(c)) {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -2,9 +2,8 @@
 
 use super::Context;
 use crate::cli::ImagesCommand;
-use crate::config::override_image;
-use crate::container::{ContainerBackend, PullProgress, labels};
-use crate::options::split_engine_ref;
+use crate::container::{ContainerBackend, PullProgress};
+use crate::instance::record;
 use crate::output::{self, print_json, table};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -22,19 +21,17 @@ struct EngineImage {
 }
 
 /// The image each engine version runs, with the config's mirror applied.
-fn engine_images<B: ContainerBackend>(ctx: &Context<B>) -> Vec<(String, String, String)> {
-    ctx.registry
-        .iter()
-        .flat_map(|entry| {
-            let info = entry.plugin.info();
-            let mirror = ctx.config.engine(&info.id).and_then(|e| e.image.clone());
-            info.versions.iter().map(move |v| {
-                let image = format!("{}:{}", v.image_repository, v.image_tag);
-                let image = mirror.as_deref().map(|m| override_image(&image, m)).unwrap_or(image);
-                (info.id.clone(), v.version.clone(), image)
-            })
-        })
-        .collect()
+fn engine_images<B: ContainerBackend>(ctx: &Context<B>) -> anyhow::Result<Vec<(String, String, String)>> {
+    let resolver = ctx.resolver()?;
+    let mut all = Vec::new();
+    for entry in ctx.registry.iter() {
+        let info = entry.plugin.info();
+        for v in &info.versions {
+            let image = resolver.image(&entry.plugin, &v.version)?;
+            all.push((info.id.clone(), v.version.clone(), image));
+        }
+    }
+    Ok(all)
 }
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
@@ -46,32 +43,14 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> a
 }
 
 async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyhow::Result<ExitCode> {
-    let all = engine_images(ctx);
+    // The same resolution as `create`: the config's version and mirror apply.
+    let resolver = ctx.resolver()?;
     let mut wanted = BTreeSet::new();
-    if engines.is_empty() {
-        for entry in ctx.registry.iter() {
-            let info = entry.plugin.info();
-            wanted.extend(
-                all.iter()
-                    .filter(|(e, v, _)| *e == info.id && *v == info.default_version)
-                    .map(|(_, _, i)| i.clone()),
-            );
-        }
-    }
-    for reference in engines {
-        let (engine, version) = split_engine_ref(reference);
-        let plugin = &ctx.registry.get(engine)?.plugin;
-        let version = if version.is_empty() {
-            plugin.info().default_version.as_str()
-        } else {
-            version
-        };
-        let image = all
-            .iter()
-            .find(|(e, v, _)| e == engine && v == version)
-            .map(|(_, _, i)| i.clone())
-            .ok_or_else(|| anyhow::anyhow!("{engine} has no version '{version}' (see `dbarena engines {engine}`)"))?;
-        wanted.insert(image);
+    let defaults: Vec<String> = ctx.registry.iter().map(|e| e.plugin.id().to_string()).collect();
+    let requested = if engines.is_empty() { &defaults[..] } else { engines };
+    for reference in requested {
+        let (plugin, version) = resolver.engine_version(reference)?;
+        wanted.insert(resolver.image(plugin, &version)?);
     }
     let interactive = std::io::stderr().is_terminal();
     let multi = MultiProgress::new();
@@ -121,7 +100,7 @@ async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyh
 
 async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
-    for (engine, version, image) in engine_images(ctx) {
+    for (engine, version, image) in engine_images(ctx)? {
         let present = ctx.backend.image_exists(&image).await?;
         rows.push(EngineImage {
             engine,
@@ -150,13 +129,13 @@ async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Resu
 async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Result<ExitCode> {
     let in_use: BTreeSet<String> = ctx
         .backend
-        .list_containers(&[labels::managed_filter()])
+        .list_containers(&[record::managed_filter()])
         .await?
         .into_iter()
         .map(|c| c.image)
         .collect();
     let mut candidates = Vec::new();
-    for (_, _, image) in engine_images(ctx) {
+    for (_, _, image) in engine_images(ctx)? {
         if !in_use.contains(&image) && ctx.backend.image_exists(&image).await? && !candidates.contains(&image) {
             candidates.push(image);
         }

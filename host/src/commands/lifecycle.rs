@@ -1,26 +1,75 @@
 //! `dbarena start`, `restart` and `stop`.
 
 use super::Context;
+use super::context::Managed;
+use crate::cancel::Cancel;
 use crate::cli::{StopArgs, WaitArgs};
 use crate::container::{ContainerBackend, State};
 use crate::instance::{Instance, Status};
-use crate::output::{Progress, print_json};
+use crate::output::{Progress, escape, print_json};
+use crate::readiness::ReadinessCheck;
 use futures_util::future::join_all;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Starts (or restarts) each instance and waits until it accepts clients again.
+/// Starts (or restarts) each instance and waits until it accepts clients again, with the
+/// probes its create used (the record holds every option that shapes them).
 pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, restart: bool) -> anyhow::Result<ExitCode> {
+    let resolver = ctx.resolver()?;
+    let mut targets = Vec::new();
+    for name in &args.names {
+        let managed = ctx.managed(name).await?;
+        let resolved = resolver.existing(&managed.record, args.timeout)?;
+        targets.push((managed, resolved));
+    }
     let progress = Progress::new(args.json);
-    let results = join_all(args.names.iter().map(|name| {
-        let bar = progress.line(name);
+    let cancel = Cancel::default();
+    let results = join_all(targets.iter().map(|(m, resolved)| {
+        let bar = progress.line(&m.record.name);
+        let cancel = cancel.clone();
         async move {
-            let result = start_one(ctx, name, args.timeout, restart, &bar).await;
+            // Count only log lines of this run, not of earlier ones.
+            let since = chrono::Utc::now().timestamp();
+            let result = async {
+                if restart {
+                    bar.set_message("restarting");
+                    ctx.backend.restart_container(&m.info.id, Duration::from_secs(10)).await?;
+                } else if m.info.state != State::Running {
+                    bar.set_message("starting");
+                    ctx.backend.start_container(&m.info.id).await?;
+                }
+                // Ports Docker chose can change across restarts: read them again.
+                let info = ctx.backend.inspect_container(&m.info.id).await?;
+                let check = ReadinessCheck::new(
+                    &ctx.backend,
+                    resolved.plugin,
+                    &info,
+                    &m.record,
+                    &resolved.spec.readiness,
+                    resolved.timeout,
+                    Some(since),
+                );
+                match check
+                    .wait(&|what| bar.set_message(format!("waiting for {}", escape(what))), &cancel)
+                    .await
+                {
+                    Ok(proof) => {
+                        let mut view = Instance::from_container(&info, &m.record, Some(resolved.plugin), Status::Healthy);
+                        view.server_version = proof.handshake.and_then(|h| h.server_version);
+                        Ok((view, proof.took))
+                    }
+                    Err(e) => {
+                        let tail = crate::provision::last_log_lines(&ctx.backend, &info.id, 20).await;
+                        Err(anyhow::anyhow!("{e}{tail}"))
+                    }
+                }
+            }
+            .await;
             match &result {
                 Ok((_, took)) => bar.finish_with_message(format!("ready in {:.1} s", took.as_secs_f64())),
                 Err(_) => bar.abandon_with_message("failed"),
             }
-            result
+            result.map_err(|e: anyhow::Error| e.context(m.record.name.clone()))
         }
     }))
     .await;
@@ -30,7 +79,7 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
         match result {
             Ok((instance, _)) => instances.push(instance),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", escape(&format!("{e:#}")));
                 failed = true;
             }
         }
@@ -39,53 +88,18 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
         print_json(&instances)?;
     } else {
         for i in &instances {
-            println!("{} is ready: {}", i.name, i.url.as_deref().unwrap_or(""));
+            println!("{} is ready: {}", i.name, escape(i.url.as_deref().unwrap_or("")));
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-async fn start_one<B: ContainerBackend>(
-    ctx: &Context<B>,
-    name: &str,
-    timeout: Option<u64>,
-    restart: bool,
-    bar: &indicatif::ProgressBar,
-) -> anyhow::Result<(Instance, Duration)> {
-    let info = ctx.managed(name).await?;
-    let (plugin, spec) = ctx.spec_of(&info)?;
-    // Count only log lines of this run, not of earlier ones.
-    let since = chrono::Utc::now().timestamp();
-    if restart {
-        bar.set_message("restarting");
-        ctx.backend.restart_container(&info.id, Duration::from_secs(10)).await?;
-    } else if info.state != State::Running {
-        bar.set_message("starting");
-        ctx.backend.start_container(&info.id).await?;
-    }
-    // Ports of a restarted container can change when Docker chose them: read them again.
-    let info = ctx.backend.inspect_container(&info.id).await?;
-    let engine = info
-        .labels
-        .get(crate::container::labels::ENGINE)
-        .cloned()
-        .unwrap_or_default();
-    let timeout = ctx.timeout_for(&engine, timeout, &spec);
-    let took = ctx
-        .wait_ready(&info, plugin, &spec, timeout, Some(since), &|what| {
-            bar.set_message(format!("waiting for {what}"))
-        })
-        .await?;
-    // Just proven ready: no need to probe again for the status.
-    Ok((Instance::from_container(&info, Some(plugin), Status::Healthy), took))
-}
-
 pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> anyhow::Result<ExitCode> {
-    let targets = if args.all {
+    let targets: Vec<Managed> = if args.all {
         ctx.all_managed()
             .await?
             .into_iter()
-            .filter(|i| i.state == State::Running)
+            .filter(|m| m.info.state == State::Running)
             .collect()
     } else {
         let mut targets = Vec::new();
@@ -95,13 +109,13 @@ pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> any
         targets
     };
     let timeout = Duration::from_secs(args.timeout);
-    let results = join_all(targets.iter().map(|info| ctx.backend.stop_container(&info.id, timeout))).await;
+    let results = join_all(targets.iter().map(|m| ctx.backend.stop_container(&m.info.id, timeout))).await;
     let mut failed = false;
-    for (info, result) in targets.iter().zip(results) {
+    for (m, result) in targets.iter().zip(results) {
         match result {
-            Ok(()) => println!("stopped {}", info.name),
+            Ok(()) => println!("stopped {}", m.record.name),
             Err(e) => {
-                eprintln!("error: {}: {e}", info.name);
+                eprintln!("error: {}: {e}", m.record.name);
                 failed = true;
             }
         }

@@ -4,18 +4,22 @@ use super::Context;
 use crate::cli::{InspectArgs, ListArgs};
 use crate::container::{ContainerBackend, State};
 use crate::instance::Instance;
-use crate::output::{print_json, table};
+use crate::output::{escape, print_json, table};
 use futures_util::future::join_all;
 use std::process::ExitCode;
 
 pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let containers: Vec<_> = ctx
-        .all_managed()
-        .await?
-        .into_iter()
-        .filter(|c| args.all || c.state == State::Running)
-        .collect();
-    let instances: Vec<Instance> = join_all(containers.iter().map(|c| ctx.instance(c))).await;
+    let all = ctx.all_managed().await?;
+    let shown = all.iter().filter(|m| args.all || m.info.state == State::Running);
+    let mut instances: Vec<Instance> = join_all(shown.map(|m| ctx.instance(m))).await;
+    if args.all {
+        // Persistent data whose container is gone is an instance too: `create` with its
+        // name reattaches it, `destroy --remove-volume` deletes it.
+        for orphan in ctx.orphans(&all).await? {
+            instances.push(Instance::orphaned(&orphan.record, orphan.volumes));
+        }
+        instances.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     if args.json {
         print_json(&instances)?;
         return Ok(ExitCode::SUCCESS);
@@ -50,8 +54,17 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let info = ctx.managed(&args.name).await?;
-    let i = ctx.instance(&info).await;
+    let i = match ctx.managed(&args.name).await {
+        Ok(m) => ctx.instance(&m).await,
+        Err(e) => {
+            let all = ctx.all_managed().await?;
+            let orphan = ctx.orphans(&all).await?.into_iter().find(|o| o.record.name == args.name);
+            match orphan {
+                Some(o) => Instance::orphaned(&o.record, o.volumes),
+                None => return Err(e),
+            }
+        }
+    };
     if args.json {
         print_json(&i)?;
         return Ok(ExitCode::SUCCESS);
@@ -64,12 +77,12 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
             format!("{} {} (plugin {})", i.engine, i.version, i.plugin_version),
         ),
         ("status", i.status.to_string()),
-        ("url", i.url.clone().unwrap_or_default()),
+        ("url", escape(i.url.as_deref().unwrap_or_default()).into_owned()),
         ("host", i.host.clone()),
         ("port", i.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
-        ("user", i.user.clone()),
-        ("password", i.password.clone()),
-        ("database", i.database.clone()),
+        ("user", escape(&i.user).into_owned()),
+        ("password", escape(&i.password).into_owned()),
+        ("database", escape(&i.database).into_owned()),
         ("mode", i.mode.clone()),
         ("persistent", i.persistent.to_string()),
         ("image", i.image.clone()),
@@ -77,9 +90,17 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
         ("volumes", i.volumes.join("\n")),
         ("created", i.created_at.clone().unwrap_or_default()),
         ("started", i.started_at.clone().unwrap_or_else(|| "-".into())),
-        ("shell", format!("docker exec -it {} {}", i.name, i.shell.join(" "))),
+        (
+            "shell",
+            escape(&shell_words::join(
+                ["docker", "exec", "-it", i.name.as_str()]
+                    .into_iter()
+                    .chain(i.shell.iter().map(String::as_str)),
+            ))
+            .into_owned(),
+        ),
     ];
-    rows.extend(i.env.iter().map(|(k, v)| ("env", format!("{k}={v}"))));
+    rows.extend(i.env.iter().map(|(k, v)| ("env", escape(&format!("{k}={v}")).into_owned())));
     for (k, v) in rows {
         t.add_row([k.to_string(), v]);
     }

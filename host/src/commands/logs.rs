@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let info = ctx.managed(&args.name).await?;
-    let mut lines = ctx.backend.logs(&info.id, args.follow, args.tail, None);
+    let mut lines = ctx.backend.logs(&info.info.id, args.follow, args.tail, None);
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     loop {

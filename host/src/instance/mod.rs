@@ -1,0 +1,156 @@
+//! A database instance as dbarena presents it: its [`record`] (what it was created as)
+//! joined with what the container engine says now (state, ports, volumes).
+
+pub mod naming;
+pub mod record;
+
+pub use naming::{generate_name, validate_name, volume_name};
+pub use record::InstanceRecord;
+
+use crate::container::{ContainerInfo, State};
+use crate::plugin::Plugin;
+use crate::plugin::bindings::Endpoint;
+use serde::Serialize;
+
+/// Health as users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Running, not yet accepting clients, still within its start-up time.
+    Starting,
+    /// Running and accepting clients.
+    Healthy,
+    /// Running but not accepting clients past its start-up time.
+    Unhealthy,
+    /// Not running.
+    Stopped,
+    /// No container: only its persistent volume is left (`create` with the same name
+    /// reattaches it; `destroy NAME --remove-volume` deletes it).
+    Orphaned,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Starting => "starting",
+            Status::Healthy => "healthy",
+            Status::Unhealthy => "unhealthy",
+            Status::Stopped => "stopped",
+            Status::Orphaned => "volume only",
+        })
+    }
+}
+
+/// Everything `list`, `inspect` and `create --json` report about one instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub name: String,
+    pub engine: String,
+    pub version: String,
+    pub status: Status,
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub url: Option<String>,
+    /// Client environment variables (e.g. PGHOST), as an object in JSON.
+    pub env: std::collections::BTreeMap<String, String>,
+    pub shell: Vec<String>,
+    pub persistent: bool,
+    pub mode: String,
+    pub image: String,
+    pub container_id: String,
+    pub volumes: Vec<String>,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub uptime_secs: Option<i64>,
+    pub plugin_version: String,
+    /// The server's own version, as its handshake reported it (when it was just proven).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+}
+
+/// The host address clients use for a port bound to `host_ip`.
+pub fn client_host(host_ip: &str) -> String {
+    match host_ip {
+        "" | "0.0.0.0" | "::" => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    }
+}
+
+/// Where clients reach `record`'s instance running as `info`, if its port is published.
+pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord) -> Option<Endpoint> {
+    let published = info.ports.iter().find(|p| p.container_port == record.container_port)?;
+    Some(Endpoint {
+        host: client_host(&published.host_ip),
+        port: published.host_port,
+        credentials: record.credentials.clone(),
+    })
+}
+
+impl Instance {
+    /// The view of a container; `plugin` (when the engine is installed) formats the URL,
+    /// `status` comes from a probe or the container state.
+    pub fn from_container(info: &ContainerInfo, record: &InstanceRecord, plugin: Option<&Plugin>, status: Status) -> Self {
+        let at = endpoint(info, record);
+        let connection = match (plugin, &at) {
+            (Some(plugin), Some(at)) => plugin.connection(at).map_err(|e| tracing::warn!("{e}")).ok(),
+            _ => None,
+        };
+        let running = info.state == State::Running;
+        let mut view = Self::base(record, status);
+        view.host = at.as_ref().map(|a| a.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+        view.port = at.map(|a| a.port);
+        view.url = connection.as_ref().map(|c| c.url.clone());
+        view.env = connection
+            .as_ref()
+            .map(|c| c.env.iter().cloned().collect())
+            .unwrap_or_default();
+        view.shell = connection.map(|c| c.shell).unwrap_or_default();
+        view.image = info.image.clone();
+        view.container_id = info.id.clone();
+        view.volumes = info.volumes.clone();
+        view.started_at = info.started_at.filter(|_| running).map(|t| t.to_rfc3339());
+        view.uptime_secs = info
+            .started_at
+            .filter(|_| running)
+            .map(|t| (chrono::Utc::now() - t).num_seconds());
+        view
+    }
+
+    /// The view of a persistent volume whose container is gone.
+    pub fn orphaned(record: &InstanceRecord, volumes: Vec<String>) -> Self {
+        let mut view = Self::base(record, Status::Orphaned);
+        view.volumes = volumes;
+        view
+    }
+
+    fn base(record: &InstanceRecord, status: Status) -> Self {
+        let c = &record.credentials;
+        Instance {
+            name: record.name.clone(),
+            engine: record.engine.clone(),
+            version: record.version.clone(),
+            status,
+            host: String::new(),
+            port: None,
+            user: c.user.clone(),
+            password: c.password.clone(),
+            database: c.database.clone(),
+            url: None,
+            env: Default::default(),
+            shell: Vec::new(),
+            persistent: record.persistent,
+            mode: record::mode_name(record.mode).to_string(),
+            image: record.image.clone(),
+            container_id: String::new(),
+            volumes: Vec::new(),
+            created_at: Some(record.created_at.clone()).filter(|s| !s.is_empty()),
+            started_at: None,
+            uptime_secs: None,
+            plugin_version: record.plugin_version.clone(),
+            server_version: None,
+        }
+    }
+}

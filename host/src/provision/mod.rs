@@ -1,0 +1,146 @@
+//! Provisioning one instance: image, volumes, container, port, readiness. Every object is
+//! recorded in the create's [`Journal`] before it is made, and any failure (or an
+//! interrupt) removes exactly what this create made, by Docker id.
+
+pub mod ports;
+pub mod pull;
+pub mod undo;
+pub mod volumes;
+
+use crate::cancel::Cancel;
+use crate::container::{ContainerBackend, ContainerDef, ContainerInfo};
+use crate::readiness::{Proof, ReadinessCheck};
+use crate::resolve::ResolvedInstance;
+pub use undo::Journal;
+
+/// Container log rotation dbarena sets, so a chatty server cannot fill the disk.
+pub const LOG_MAX_BYTES: u64 = 10 << 20;
+
+/// Choices of the create that are not part of the instance itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choices {
+    /// Keep the container when readiness fails, for debugging.
+    pub keep_on_failure: bool,
+}
+
+/// A created, ready instance.
+pub struct Provisioned {
+    pub info: ContainerInfo,
+    pub proof: Proof,
+}
+
+/// Creates the instance `resolved` describes and waits until it accepts clients. On
+/// failure everything recorded in `journal` is removed (except the container with
+/// `keep_on_failure`); on success the journal still holds it all, so an interrupt of the
+/// whole command can undo it: the caller calls [`Journal::keep`] when the command is done.
+pub async fn provision<B: ContainerBackend>(
+    backend: &B,
+    resolved: &ResolvedInstance<'_>,
+    choices: Choices,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<Provisioned> {
+    let result = steps(backend, resolved, journal, cancel, progress).await;
+    match result {
+        Ok(done) => Ok(done),
+        Err(Failure { error, container }) => {
+            if let (true, Some(name)) = (choices.keep_on_failure, container) {
+                journal.keep();
+                return Err(error.context(format!("kept container {name} for debugging (--keep-on-failure)")));
+            }
+            let left = journal.undo(backend).await;
+            if left.is_empty() {
+                Err(error)
+            } else {
+                Err(error.context(format!("could not clean up: {}", left.join(", "))))
+            }
+        }
+    }
+}
+
+struct Failure {
+    error: anyhow::Error,
+    /// Set once the container exists.
+    container: Option<String>,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            error: e.into(),
+            container: None,
+        }
+    }
+}
+
+async fn steps<B: ContainerBackend>(
+    backend: &B,
+    r: &ResolvedInstance<'_>,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Provisioned, Failure> {
+    let record = &r.record;
+    if backend.inspect_container(&record.name).await.is_ok() {
+        return Err(anyhow::anyhow!(
+            "an instance or container named '{}' already exists; choose another --name",
+            record.name
+        )
+        .into());
+    }
+    cancel.check()?;
+    pull::ensure_image(backend, &record.image, progress).await?;
+    cancel.check()?;
+    let mounts = volumes::mounts(backend, record, &r.spec, journal).await?;
+    let def = ContainerDef {
+        name: record.name.clone(),
+        image: record.image.clone(),
+        env: r.spec.env.clone(),
+        entrypoint: r.spec.entrypoint.clone(),
+        cmd: r.spec.cmd.clone(),
+        labels: record.container_labels(Some(journal.owner())),
+        ports: Vec::new(),
+        mounts,
+        memory_limit_bytes: r.spec.memory_limit_bytes,
+    };
+    progress("starting".into());
+    let plan = ports::PortPlan {
+        ports: &r.spec.ports,
+        host_ip: if r.publish_all_interfaces { "0.0.0.0" } else { "127.0.0.1" },
+        preferred: record.requested_port.or(Some(r.plugin.info().default_port)),
+        insist: record.requested_port.is_some(),
+    };
+    let id = ports::create_and_start(backend, def, &plan, journal, cancel).await?;
+    let with_container = |error: anyhow::Error| Failure {
+        error,
+        container: Some(record.name.clone()),
+    };
+    let info = backend
+        .inspect_container(&id)
+        .await
+        .map_err(|e| with_container(e.into()))?;
+    let check = ReadinessCheck::new(backend, r.plugin, &info, record, &r.spec.readiness, r.timeout, None);
+    match check.wait(&|what| progress(format!("waiting for {what}")), cancel).await {
+        Ok(proof) => Ok(Provisioned { info, proof }),
+        Err(e) => {
+            let tail = last_log_lines(backend, &id, 20).await;
+            Err(with_container(anyhow::anyhow!("{e}{tail}")))
+        }
+    }
+}
+
+/// The last `n` log lines, formatted for an error message ("" if there are none).
+pub async fn last_log_lines<B: ContainerBackend>(backend: &B, id: &str, n: usize) -> String {
+    use futures_util::StreamExt;
+    let lines: Vec<String> = backend
+        .logs(id, false, Some(n), None)
+        .filter_map(|l| async move { l.ok().map(|l| format!("  | {}", crate::output::escape(&l.text))) })
+        .collect()
+        .await;
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\nlast log lines:\n{}", lines.join("\n"))
+    }
+}

@@ -1,0 +1,140 @@
+//! The undo journal of one create: what it is about to make and what it made, by Docker id.
+//!
+//! An intent is recorded *before* each Docker call. If the call's outcome is unknown (it
+//! failed mid-flight, or the process was interrupted), clean-up looks the object up by name
+//! and removes it only when it carries this create's owner token, so an object of the same
+//! name made by another process is never touched.
+
+use crate::container::{BackendError, ContainerBackend};
+use crate::instance::record;
+use crate::output;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Container { name: String, id: Option<String> },
+    Volume { name: String },
+}
+
+/// Shared by the steps of one create; cloning shares the same journal.
+#[derive(Clone)]
+pub struct Journal {
+    owner: Arc<str>,
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Journal {
+    pub fn new() -> Self {
+        let token: u128 = rand::random();
+        Self {
+            owner: format!("{token:032x}").into(),
+            entries: Default::default(),
+        }
+    }
+
+    /// The token this create puts on what it makes.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// About to create container `name`.
+    pub fn intend_container(&self, name: &str) {
+        self.entries.lock().unwrap().push(Entry::Container {
+            name: name.into(),
+            id: None,
+        });
+    }
+
+    /// Container `name` was created as `id`.
+    pub fn made_container(&self, name: &str, id: &str) {
+        for entry in self.entries.lock().unwrap().iter_mut() {
+            if let Entry::Container { name: n, id: slot } = entry
+                && n == name
+                && slot.is_none()
+            {
+                *slot = Some(id.into());
+                return;
+            }
+        }
+    }
+
+    /// Container `id` is gone (removed by the step that made it).
+    pub fn removed_container(&self, id: &str) {
+        self.entries
+            .lock()
+            .unwrap()
+            .retain(|e| !matches!(e, Entry::Container { id: Some(i), .. } if i == id));
+    }
+
+    /// About to create volume `name` (volumes are created under their name).
+    pub fn intend_volume(&self, name: &str) {
+        self.entries.lock().unwrap().push(Entry::Volume { name: name.into() });
+    }
+
+    /// Keeps everything made so far: it now belongs to the user.
+    pub fn keep(&self) {
+        self.entries.lock().unwrap().clear();
+    }
+
+    /// Keeps containers only (`--keep-on-failure`), undoing nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.lock().unwrap().is_empty()
+    }
+
+    /// Removes everything recorded, newest first; returns what could not be removed.
+    pub async fn undo<B: ContainerBackend>(&self, backend: &B) -> Vec<String> {
+        let entries: Vec<Entry> = std::mem::take(&mut *self.entries.lock().unwrap());
+        let mut left = Vec::new();
+        // Containers before volumes: a volume in use cannot be removed.
+        let (containers, volumes): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .rev()
+            .partition(|e| matches!(e, Entry::Container { .. }));
+        for entry in containers.into_iter().chain(volumes) {
+            let result = match &entry {
+                Entry::Container { id: Some(id), .. } => ignore_missing(backend.remove_container(id).await),
+                Entry::Container { name, id: None } => self.remove_own_container(backend, name).await,
+                Entry::Volume { name } => self.remove_own_volume(backend, name).await,
+            };
+            if let Err(e) = result {
+                let what = match &entry {
+                    Entry::Container { name, .. } => format!("container {name}"),
+                    Entry::Volume { name } => format!("volume {name}"),
+                };
+                output::warn(format_args!("could not remove {what}: {e}"));
+                left.push(what);
+            }
+        }
+        left
+    }
+
+    async fn remove_own_container<B: ContainerBackend>(&self, backend: &B, name: &str) -> Result<(), BackendError> {
+        match backend.inspect_container(name).await {
+            Ok(info) if record::owner(&info.labels) == Some(&self.owner) => {
+                ignore_missing(backend.remove_container(&info.id).await)
+            }
+            Ok(_) | Err(BackendError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_own_volume<B: ContainerBackend>(&self, backend: &B, name: &str) -> Result<(), BackendError> {
+        match backend.inspect_volume(name).await? {
+            Some(v) if record::owner(&v.labels) == Some(&self.owner) => ignore_missing(backend.remove_volume(name).await),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn ignore_missing(result: Result<(), BackendError>) -> Result<(), BackendError> {
+    match result {
+        Err(BackendError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,223 @@
+//! Waits until a database really accepts clients, by running the plugin's probes in order.
+//!
+//! The handshake probe connects through the host-mapped port and authenticates with the
+//! instance's own credentials where the engine's protocol allows it, so "ready" means the
+//! printed URL works: the temporary socket-only servers that official images run during
+//! first initialisation cannot pass it, and neither can a server with other credentials.
+//! Probes are retried when the container logs something (a server that just logged a line
+//! has often just changed state) and otherwise on a short backoff, until the timeout.
+
+mod handshake;
+mod log_watch;
+
+use crate::cancel::Cancel;
+use crate::container::{BackendError, ContainerBackend, ContainerInfo, State};
+use crate::instance::{InstanceRecord, client_host};
+use crate::plugin::bindings::{Probe, Readiness, ReadyInfo};
+use crate::plugin::{Plugin, PluginFailure};
+use handshake::Attempt;
+use log_watch::LogWatch;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReadinessError {
+    #[error("not ready after {secs} s (waiting for {waiting_for}: {last})")]
+    Timeout {
+        secs: u64,
+        waiting_for: String,
+        last: String,
+    },
+    #[error("will not become ready: {0}")]
+    Failed(String),
+    #[error("the container stopped{}", .0.map(|c| format!(" with exit code {c}")).unwrap_or_default())]
+    Exited(Option<i64>),
+    #[error("interrupted")]
+    Cancelled,
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Plugin(#[from] PluginFailure),
+}
+
+/// What a passing wait proved.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub took: Duration,
+    /// What the handshake probe established (server version, whether it authenticated).
+    pub handshake: Option<ReadyInfo>,
+}
+
+/// One container's readiness, judged by its plugin's probes.
+pub struct ReadinessCheck<'a, B: ContainerBackend> {
+    backend: &'a B,
+    plugin: &'a Plugin,
+    info: &'a ContainerInfo,
+    record: &'a InstanceRecord,
+    readiness: &'a Readiness,
+    timeout: Duration,
+    /// Count log lines from this Unix time on (the container's latest start).
+    since: Option<i64>,
+}
+
+impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
+    pub fn new(
+        backend: &'a B,
+        plugin: &'a Plugin,
+        info: &'a ContainerInfo,
+        record: &'a InstanceRecord,
+        readiness: &'a Readiness,
+        timeout: Duration,
+        since: Option<i64>,
+    ) -> Self {
+        Self {
+            backend,
+            plugin,
+            info,
+            record,
+            readiness,
+            timeout,
+            since,
+        }
+    }
+
+    /// Waits for every probe in order; `progress` hears what is being waited for.
+    pub async fn wait(&self, progress: &(dyn Fn(&str) + Send + Sync), cancel: &Cancel) -> Result<Proof, ReadinessError> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let patterns: Vec<&str> = self
+            .readiness
+            .probes
+            .iter()
+            .filter_map(|p| match p {
+                Probe::LogLine(l) => Some(l.pattern.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut logs = LogWatch::start(self.backend, &self.info.id, self.since, &patterns)
+            .map_err(|e| ReadinessError::Failed(format!("invalid log pattern: {e}")))?;
+        let mut handshake = None;
+        let mut log_index = 0;
+        for probe in &self.readiness.probes {
+            let what = describe(probe);
+            progress(&what);
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                cancel.check().map_err(|_| ReadinessError::Cancelled)?;
+                let last = match self.attempt(probe, &logs, log_index).await? {
+                    Attempt::Pass(info) => {
+                        handshake = handshake.or(Some(info));
+                        break;
+                    }
+                    Attempt::Fail(reason) => return Err(ReadinessError::Failed(format!("{what}: {reason}"))),
+                    Attempt::NotYet(reason) => reason,
+                };
+                if Instant::now() >= deadline {
+                    return Err(ReadinessError::Timeout {
+                        secs: self.timeout.as_secs(),
+                        waiting_for: what,
+                        last,
+                    });
+                }
+                if logs.ended() || backoff >= Duration::from_millis(500) {
+                    self.ensure_running().await?;
+                }
+                // Retry as soon as the container logs something, or after the backoff.
+                let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                tokio::select! {
+                    _ = logs.next_line_or(pause) => {}
+                    _ = cancel.cancelled() => return Err(ReadinessError::Cancelled),
+                }
+                backoff = (backoff * 3 / 2).min(Duration::from_millis(750));
+            }
+            if matches!(probe, Probe::LogLine(_)) {
+                log_index += 1;
+            }
+        }
+        debug_assert_eq!(log_index, logs.pattern_count());
+        Ok(Proof {
+            took: started.elapsed(),
+            handshake,
+        })
+    }
+
+    /// One quick handshake through the published port, if the engine has a handshake
+    /// probe: true when the server answers as ready right now.
+    pub async fn accepts_clients(&self) -> bool {
+        let port = self.readiness.probes.iter().find_map(|p| match p {
+            Probe::Handshake(h) => Some(h.container_port),
+            _ => None,
+        });
+        match port {
+            Some(port) => matches!(self.handshake(port).await, Ok(Attempt::Pass(_))),
+            None => false,
+        }
+    }
+
+    async fn ensure_running(&self) -> Result<(), ReadinessError> {
+        let info = self.backend.inspect_container(&self.info.id).await?;
+        match info.state {
+            State::Running | State::Created | State::Restarting => Ok(()),
+            _ => Err(ReadinessError::Exited(info.exit_code)),
+        }
+    }
+
+    async fn attempt(&self, probe: &Probe, logs: &LogWatch, log_index: usize) -> Result<Attempt, ReadinessError> {
+        Ok(match probe {
+            Probe::Handshake(h) => self.handshake(h.container_port).await?,
+            Probe::LogLine(l) => {
+                let seen = logs.count(log_index);
+                if seen >= l.count {
+                    Attempt::Pass(ReadyInfo {
+                        server_version: None,
+                        authenticated: false,
+                        note: None,
+                    })
+                } else {
+                    Attempt::NotYet(format!("seen {seen} of {} matching log lines", l.count))
+                }
+            }
+            Probe::Exec(x) => match self.backend.exec(&self.info.id, &x.command, &[]).await {
+                Ok(out) if out.exit_code == 0 && x.expect_output.as_ref().is_none_or(|e| out.output.contains(e)) => {
+                    Attempt::Pass(ReadyInfo {
+                        server_version: None,
+                        authenticated: false,
+                        note: None,
+                    })
+                }
+                Ok(out) => Attempt::NotYet(format!("exit code {}: {}", out.exit_code, last_line(&out.output))),
+                Err(BackendError::Other(msg)) => Attempt::NotYet(msg),
+                Err(e) => return Err(e.into()),
+            },
+        })
+    }
+
+    async fn handshake(&self, container_port: u16) -> Result<Attempt, ReadinessError> {
+        let Some(published) = self.info.ports.iter().find(|p| p.container_port == container_port) else {
+            return Ok(Attempt::Fail(format!(
+                "container port {container_port} is not published"
+            )));
+        };
+        let host = client_host(&published.host_ip);
+        Ok(handshake::attempt(
+            self.plugin,
+            &host,
+            published.host_port,
+            container_port,
+            &self.record.credentials,
+        )
+        .await?)
+    }
+}
+
+fn describe(probe: &Probe) -> String {
+    match probe {
+        Probe::Handshake(h) => format!("{} on port {}", h.description, h.container_port),
+        Probe::LogLine(l) => format!("log line /{}/", l.pattern),
+        Probe::Exec(x) => format!("`{}`", x.command.first().map(String::as_str).unwrap_or("exec")),
+    }
+}
+
+fn last_line(text: &str) -> String {
+    crate::plugin::validate::clip(text.trim().lines().last().unwrap_or(""), 200)
+}
