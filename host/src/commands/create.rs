@@ -231,6 +231,7 @@ async fn provision<B: ContainerBackend>(
         ports: Vec::new(),
         mounts,
         memory_limit_bytes: spec.memory_limit_bytes,
+        log_max_bytes: Some(crate::container::DEFAULT_LOG_MAX_BYTES),
     };
     bar.set_message("starting");
     let host_ip = if publish_all { "0.0.0.0" } else { "127.0.0.1" };

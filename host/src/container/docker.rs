@@ -82,6 +82,30 @@ impl DockerBackend {
         &self.docker
     }
 
+    /// Checks the engine answers. Not in [`ContainerBackend`]: connecting already proves
+    /// that (it negotiates the API version); tests use it to exercise the retry path.
+    pub async fn ping(&self) -> Result<()> {
+        retry(|| self.docker.ping())
+            .await
+            .map(drop)
+            .map_err(|e| map_err(e, Subject::None))
+    }
+
+    /// Local images with their tags. Not in [`ContainerBackend`]: no command needs it.
+    pub async fn list_images(&self) -> Result<Vec<ImageInfo>> {
+        let images = retry(|| self.docker.list_images(None::<ListImagesOptions>))
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                size_bytes: i.size.max(0) as u64,
+            })
+            .collect())
+    }
+
     /// A client whose request timeout outlasts a stop of `timeout`.
     fn client_for(&self, timeout: Duration) -> Docker {
         let needed = timeout + Duration::from_secs(30);
@@ -94,13 +118,6 @@ impl DockerBackend {
 }
 
 impl ContainerBackend for DockerBackend {
-    async fn ping(&self) -> Result<()> {
-        retry(|| self.docker.ping())
-            .await
-            .map(drop)
-            .map_err(|e| map_err(e, Subject::None))
-    }
-
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match retry(|| self.docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
@@ -127,20 +144,6 @@ impl ContainerBackend for DockerBackend {
             }
         }
         Ok(())
-    }
-
-    async fn list_images(&self) -> Result<Vec<ImageInfo>> {
-        let images = retry(|| self.docker.list_images(None::<ListImagesOptions>))
-            .await
-            .map_err(|e| map_err(e, Subject::None))?;
-        Ok(images
-            .into_iter()
-            .map(|i| ImageInfo {
-                id: i.id,
-                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
-                size_bytes: i.size.max(0) as u64,
-            })
-            .collect())
     }
 
     async fn remove_image(&self, image: &str) -> Result<()> {
