@@ -1,9 +1,16 @@
 //! The container runtime: what dbarena needs from a container engine, behind a trait so a
 //! second backend (Kubernetes, Podman's own API) can be added without touching commands.
-//! [`docker::DockerBackend`] is the implementation over the Docker Engine API.
+//! [`docker::DockerBackend`] is the implementation over the Docker Engine API;
+//! [`fake::FakeBackend`] (tests only) an in-memory one, so host logic is unit-tested
+//! without a daemon.
 
 pub mod docker;
+#[cfg(test)]
+pub mod fake;
+pub mod image_ref;
 pub mod labels;
+
+pub use image_ref::{ImageRef, ImageRefError};
 
 use futures_util::stream::BoxStream;
 use std::collections::BTreeMap;
@@ -22,7 +29,16 @@ pub struct ContainerDef {
     pub ports: Vec<PortBinding>,
     pub mounts: Vec<Mount>,
     pub memory_limit_bytes: Option<u64>,
+    /// Rotates the container's log at this size (keeping [`LOG_MAX_FILES`] files), so a
+    /// chatty database cannot fill the disk; `None` keeps the daemon's setting. Applied
+    /// only with the `json-file` and `local` log drivers, the ones that rotate.
+    pub log_max_bytes: Option<u64>,
 }
+
+/// What callers put in [`ContainerDef::log_max_bytes`] unless told otherwise.
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 << 20;
+/// Rotated log files kept per container when [`ContainerDef::log_max_bytes`] is set.
+pub const LOG_MAX_FILES: u32 = 3;
 
 /// Publishes `container_port` on `host_ip`; `host_port: None` lets the engine pick a free one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +124,7 @@ pub struct LogLine {
     pub text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     pub exit_code: i64,
     /// stdout and stderr, interleaved.
@@ -116,7 +132,7 @@ pub struct ExecOutput {
 }
 
 /// Failures a command reacts to; everything else is [`BackendError::Other`].
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BackendError {
     #[error("cannot reach the container engine: {0}")]
     Unavailable(String),
@@ -139,13 +155,9 @@ pub type Result<T> = std::result::Result<T, BackendError>;
 /// What dbarena needs from a container engine.
 #[allow(async_fn_in_trait)]
 pub trait ContainerBackend: Send + Sync {
-    /// Checks the engine answers (and negotiates the API version).
-    async fn ping(&self) -> Result<()>;
-
     async fn image_exists(&self, image: &str) -> Result<bool>;
     /// Pulls `image`, reporting per-layer progress.
     async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;
-    async fn list_images(&self) -> Result<Vec<ImageInfo>>;
     async fn remove_image(&self, image: &str) -> Result<()>;
 
     /// Creates (does not start) a container; returns its id.

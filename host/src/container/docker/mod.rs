@@ -1,0 +1,390 @@
+//! [`DockerBackend`]: the [`ContainerBackend`] over the Docker Engine API (via `bollard`).
+//!
+//! Errors are mapped to [`BackendError`] by HTTP status and by what the call was about
+//! (a 404 on create means the image is missing, on inspect the container). Idempotent
+//! reads are retried on transient failures (connection reset, 5xx, timeouts); calls that
+//! change state are not.
+//!
+//! This file holds the client and the trait's calls; [`convert`] maps bollard's models to
+//! ours, [`logs`] turns the log stream into lines, [`errors`] maps errors and retries.
+
+mod convert;
+mod errors;
+mod logs;
+
+use self::convert::{create_body, info_from_inspect, info_from_summary, secs_i32};
+use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status_of, with_endpoint};
+use super::{
+    BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ImageInfo, ImageRef, LogLine,
+    PullProgress, Result, State, VolumeInfo,
+};
+use bollard::Docker;
+use bollard::exec::StartExecResults;
+use bollard::models::{ExecConfig, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptions,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RemoveVolumeOptions,
+    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+};
+use futures_util::stream::{BoxStream, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The request timeout bollard uses unless a call needs longer (stop, restart).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `exec` waits for the engine to report the exit code once the output ended.
+const EXEC_EXIT_WAIT: Duration = Duration::from_secs(10);
+/// Log drivers that rotate by `max-size`/`max-file`; any other refuses those options.
+const ROTATING_LOG_DRIVERS: [&str; 2] = ["json-file", "local"];
+
+/// The Docker Engine backend. Cheap to clone (the client is reference-counted).
+#[derive(Debug, Clone)]
+pub struct DockerBackend {
+    docker: Docker,
+    /// Whether the daemon's default log driver rotates; asked once, on the first create.
+    rotating_logs: Arc<OnceCell<bool>>,
+}
+
+impl DockerBackend {
+    /// Connects as the `docker` CLI would (`DOCKER_HOST`, else the local socket) and
+    /// negotiates the API version with the daemon.
+    pub async fn connect() -> Result<Self> {
+        let (docker, endpoint) = match std::env::var("DOCKER_HOST") {
+            Ok(host) if !host.trim().is_empty() => (Docker::connect_with_defaults(), host),
+            _ => (
+                Docker::connect_with_local_defaults(),
+                "unix:///var/run/docker.sock".to_string(),
+            ),
+        };
+        let docker = docker.map_err(|e| map_err(e, Subject::None))?;
+        Self::with_client(docker).await.map_err(|e| with_endpoint(e, &endpoint))
+    }
+
+    /// Connects to the daemon on the Unix socket at `path` (with or without `unix://`).
+    pub async fn connect_with_socket(path: &str) -> Result<Self> {
+        let docker = Docker::connect_with_unix(path, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+            .map_err(|e| map_err(e, Subject::None))?;
+        Self::with_client(docker).await.map_err(|e| with_endpoint(e, path))
+    }
+
+    /// Wraps an existing client, negotiating the API version (the daemon may be older
+    /// than bollard's default version).
+    pub async fn with_client(docker: Docker) -> Result<Self> {
+        let docker = retry(|| docker.clone().negotiate_version())
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        Ok(Self {
+            docker,
+            rotating_logs: Arc::default(),
+        })
+    }
+
+    /// The underlying bollard client, for calls the trait does not cover.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Checks the engine answers. Not in [`ContainerBackend`]: connecting already proves
+    /// that (it negotiates the API version); tests use it to exercise the retry path.
+    pub async fn ping(&self) -> Result<()> {
+        retry(|| self.docker.ping())
+            .await
+            .map(drop)
+            .map_err(|e| map_err(e, Subject::None))
+    }
+
+    /// Local images with their tags. Not in [`ContainerBackend`]: no command needs it.
+    pub async fn list_images(&self) -> Result<Vec<ImageInfo>> {
+        let images = retry(|| self.docker.list_images(None::<ListImagesOptions>))
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                size_bytes: i.size.max(0) as u64,
+            })
+            .collect())
+    }
+
+    /// A client whose request timeout outlasts a stop of `timeout`.
+    fn client_for(&self, timeout: Duration) -> Docker {
+        let needed = timeout + Duration::from_secs(30);
+        if needed > self.docker.timeout() {
+            self.docker.clone().with_timeout(needed)
+        } else {
+            self.docker.clone()
+        }
+    }
+}
+
+impl DockerBackend {
+    /// Whether [`ContainerDef::log_max_bytes`] can apply: the daemon's default log driver
+    /// is one that rotates. Unknown (the info call failed) counts as no: a create must
+    /// not fail over log rotation.
+    async fn rotating_logs(&self) -> bool {
+        *self
+            .rotating_logs
+            .get_or_init(|| async {
+                match retry(|| self.docker.info()).await {
+                    Ok(info) => info
+                        .logging_driver
+                        .is_some_and(|d| ROTATING_LOG_DRIVERS.contains(&d.as_str())),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read the daemon's log driver");
+                        false
+                    }
+                }
+            })
+            .await
+    }
+}
+
+impl ContainerBackend for DockerBackend {
+    async fn image_exists(&self, image: &str) -> Result<bool> {
+        match retry(|| self.docker.inspect_image(image)).await {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(map_err(e, Subject::Image(image))),
+        }
+    }
+
+    async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()> {
+        let reference = ImageRef::parse(image).map_err(|e| BackendError::Other(e.to_string()))?;
+        // Always with a tag (or digest): without one Docker pulls every tag.
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(reference.repository())
+            .tag(reference.pull_tag())
+            .build();
+        let mut events = self.docker.create_image(Some(options), None, None);
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| map_pull_err(e, image))?;
+            // Layer events carry an id; "Already exists" and "Pull complete" have no byte counts.
+            if let Some(layer) = event.id {
+                let detail = event.progress_detail.unwrap_or_default();
+                progress(PullProgress {
+                    layer,
+                    status: event.status.unwrap_or_default(),
+                    current_bytes: detail.current.unwrap_or(0).max(0) as u64,
+                    total_bytes: detail.total.unwrap_or(0).max(0) as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<()> {
+        let options = RemoveImageOptionsBuilder::new().force(false).build();
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(409) => Err(BackendError::Other(format!(
+                "image {image} is in use: {}",
+                server_message(&e)
+            ))),
+            Err(e) => Err(map_err(e, Subject::Image(image))),
+        }
+    }
+
+    async fn create_container(&self, def: &ContainerDef) -> Result<String> {
+        let rotate = def.log_max_bytes.is_some() && self.rotating_logs().await;
+        let body = create_body(def, rotate);
+        let options = CreateContainerOptionsBuilder::new().name(&def.name).build();
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| {
+            map_err(
+                e,
+                Subject::Create {
+                    name: &def.name,
+                    image: &def.image,
+                },
+            )
+        })?;
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        let options = StopContainerOptionsBuilder::new().t(secs_i32(timeout)).build();
+        self.client_for(timeout)
+            .stop_container(id, Some(options))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn restart_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        let options = RestartContainerOptionsBuilder::new().t(secs_i32(timeout)).build();
+        self.client_for(timeout)
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Someone else is already removing it: the outcome is the one we want.
+            Err(e) if status_of(&e) == Some(409) && server_message(&e).contains("in progress") => Ok(()),
+            Err(e) => Err(map_err(e, Subject::Container(id))),
+        }
+    }
+
+    async fn inspect_container(&self, name_or_id: &str) -> Result<ContainerInfo> {
+        let inspect = retry(|| self.docker.inspect_container(name_or_id, None))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(name_or_id)))?;
+        Ok(info_from_inspect(inspect))
+    }
+
+    async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>> {
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+        if !labels.is_empty() {
+            filters.insert("label", labels.to_vec());
+        }
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let summaries = retry(|| self.docker.list_containers(Some(options.clone())))
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        let infos = summaries.into_iter().map(|summary| async move {
+            let mut info = info_from_summary(summary);
+            if info.state == State::Running {
+                // Only inspect knows when it started; it may be gone already.
+                match self.inspect_container(&info.id).await {
+                    Ok(inspected) => info.started_at = inspected.started_at,
+                    Err(BackendError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Some(info))
+        });
+        let infos = futures_util::future::try_join_all(infos).await?;
+        Ok(infos.into_iter().flatten().collect())
+    }
+
+    fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<usize>,
+        since: Option<i64>,
+    ) -> BoxStream<'static, Result<LogLine>> {
+        logs::log_stream(self.docker.clone(), id, follow, tail, since)
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String], env: &[(String, String)]) -> Result<ExecOutput> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            cmd: Some(cmd.to_vec()),
+            env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(id, config)
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))?;
+        let mut bytes = Vec::new();
+        match self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))?
+        {
+            StartExecResults::Attached { mut output, input } => {
+                drop(input);
+                while let Some(chunk) = output.next().await {
+                    let chunk = chunk.map_err(|e| map_err(e, Subject::Container(id)))?;
+                    bytes.extend_from_slice(chunk.as_ref());
+                }
+            }
+            StartExecResults::Detached => {}
+        }
+        // The exit code can lag a few milliseconds behind the end of the output.
+        let deadline = tokio::time::Instant::now() + EXEC_EXIT_WAIT;
+        loop {
+            let inspect = retry(|| self.docker.inspect_exec(&created.id))
+                .await
+                .map_err(|e| map_err(e, Subject::Container(id)))?;
+            if inspect.running != Some(true)
+                && let Some(exit_code) = inspect.exit_code
+            {
+                return Ok(ExecOutput {
+                    exit_code,
+                    output: String::from_utf8_lossy(&bytes).into_owned(),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BackendError::Other(format!(
+                    "exec in container {id} did not report an exit code within {}s",
+                    EXEC_EXIT_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(|e| map_err(e, Subject::Volume(name)))
+    }
+
+    async fn inspect_volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
+        match retry(|| self.docker.inspect_volume(name)).await {
+            Ok(v) => Ok(Some(VolumeInfo {
+                name: v.name,
+                labels: v.labels.into_iter().collect(),
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(map_err(e, Subject::Volume(name))),
+        }
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        match self.docker.remove_volume(name, None::<RemoveVolumeOptions>).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(409) => Err(BackendError::Other(format!(
+                "volume {name} is in use: {}",
+                server_message(&e)
+            ))),
+            Err(e) => Err(map_err(e, Subject::Volume(name))),
+        }
+    }
+
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<VolumeInfo>> {
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+        if !labels.is_empty() {
+            filters.insert("label", labels.to_vec());
+        }
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listed = retry(|| self.docker.list_volumes(Some(options.clone())))
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        Ok(listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| VolumeInfo {
+                name: v.name,
+                labels: v.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+}
