@@ -79,54 +79,9 @@ impl Config {
     }
 }
 
-/// True when `reference` names a tag or digest, not just a repository. A ':' in the first
-/// path component is a registry port (`127.0.0.1:5000/redis`), not a tag.
-pub fn has_tag_or_digest(reference: &str) -> bool {
-    reference.contains('@') || reference.rsplit('/').next().is_some_and(|last| last.contains(':'))
-}
-
-/// The tag of `reference` (`postgres:16` → `16`), if any.
-fn tag_of(reference: &str) -> Option<&str> {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let last = without_digest.rsplit('/').next()?;
-    last.split_once(':').map(|(_, tag)| tag)
-}
-
-/// Applies an image override to the plugin's image: a bare repository keeps the plugin's tag.
-pub fn override_image(plugin_image: &str, override_ref: &str) -> String {
-    if has_tag_or_digest(override_ref) {
-        return override_ref.to_string();
-    }
-    match tag_of(plugin_image) {
-        Some(tag) => format!("{override_ref}:{tag}"),
-        None => override_ref.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repository_overrides_keep_the_version_tag() {
-        assert_eq!(
-            override_image("postgres:16", "mirror.local/postgres"),
-            "mirror.local/postgres:16"
-        );
-        assert_eq!(
-            override_image("postgres:16", "127.0.0.1:5000/pg"),
-            "127.0.0.1:5000/pg:16"
-        );
-        assert_eq!(
-            override_image("postgres:16", "mirror.local/postgres:15-alpine"),
-            "mirror.local/postgres:15-alpine"
-        );
-        assert_eq!(
-            override_image("mcr.microsoft.com/mssql/server:2022-latest", "127.0.0.1:5000/mssql"),
-            "127.0.0.1:5000/mssql:2022-latest"
-        );
-        assert_eq!(override_image("redis:7", "r@sha256:abc"), "r@sha256:abc");
-    }
 
     #[test]
     fn unknown_keys_are_rejected() {

@@ -5,6 +5,7 @@
 
 use crate::cli::InstanceArgs;
 use crate::config::Config;
+use crate::container::ImageRef;
 use crate::instance::InstanceRecord;
 use crate::plugin::bindings::{ContainerSpec, Mode, Options};
 use crate::plugin::{Plugin, PluginFailure, PluginRegistry};
@@ -149,18 +150,20 @@ impl<'a> Resolver<'a> {
         self.override_image(&info.id, &format!("{}:{}", v.image_repository, v.image_tag), None)
     }
 
-    /// `--image`, else the config's `[engines.ID] image` applied to `plugin_image`.
+    /// `--image`, else the config's `[engines.ID] image` applied to `plugin_image` (a bare
+    /// repository is a mirror and keeps the plugin's tag).
     fn override_image(&self, engine: &str, plugin_image: &str, flag: Option<&str>) -> anyhow::Result<String> {
-        let (image, source) = match (flag, self.config.engine(engine).and_then(|e| e.image.as_deref())) {
-            (Some(image), _) => (image.to_string(), "--image".to_string()),
-            (None, Some(mirror)) => (
-                crate::config::override_image(plugin_image, mirror),
-                format!("{}: [engines.{engine}] image", self.config.describe_source()),
-            ),
-            (None, None) => (plugin_image.to_string(), String::new()),
+        let parse = |text: &str, source: &str| ImageRef::parse(text).map_err(|e| anyhow::anyhow!("{source}: {e}"));
+        let plugin = parse(plugin_image, &format!("plugin {engine}"))?;
+        let image = match (flag, self.config.engine(engine).and_then(|e| e.image.as_deref())) {
+            (Some(image), _) => parse(image, "--image")?,
+            (None, Some(mirror)) => plugin.apply_override(&parse(
+                mirror,
+                &format!("{}: [engines.{engine}] image", self.config.describe_source()),
+            )?),
+            (None, None) => plugin,
         };
-        crate::plugin::validate::image_reference(&image).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        Ok(image)
+        Ok(image.to_string())
     }
 
     fn memory(&self, engine: &str, flag: Option<&str>) -> anyhow::Result<Option<u64>> {

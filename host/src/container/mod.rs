@@ -8,7 +8,6 @@ pub mod docker;
 #[cfg(test)]
 pub mod fake;
 pub mod image_ref;
-pub mod labels;
 
 pub use image_ref::{ImageRef, ImageRefError};
 

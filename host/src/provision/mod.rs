@@ -13,9 +13,6 @@ use crate::readiness::{Proof, ReadinessCheck};
 use crate::resolve::ResolvedInstance;
 pub use undo::Journal;
 
-/// Container log rotation dbarena sets, so a chatty server cannot fill the disk.
-pub const LOG_MAX_BYTES: u64 = 10 << 20;
-
 /// Choices of the create that are not part of the instance itself.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Choices {
@@ -103,6 +100,8 @@ async fn steps<B: ContainerBackend>(
         ports: Vec::new(),
         mounts,
         memory_limit_bytes: r.spec.memory_limit_bytes,
+        // A chatty server must not fill the disk.
+        log_max_bytes: Some(crate::container::DEFAULT_LOG_MAX_BYTES),
     };
     progress("starting".into());
     let plan = ports::PortPlan {
@@ -144,3 +143,6 @@ pub async fn last_log_lines<B: ContainerBackend>(backend: &B, id: &str, n: usize
         format!("\nlast log lines:\n{}", lines.join("\n"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,8 +103,12 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
             progress(&what);
             let mut backoff = Duration::from_millis(50);
             loop {
-                cancel.check().map_err(|_| ReadinessError::Cancelled)?;
-                let last = match self.attempt(probe, &logs, log_index).await? {
+                // An attempt holds only a connection, never a Docker object: drop it at once.
+                let attempt = tokio::select! {
+                    a = self.attempt(probe, &logs, log_index) => a?,
+                    _ = cancel.cancelled() => return Err(ReadinessError::Cancelled),
+                };
+                let last = match attempt {
                     Attempt::Pass(info) => {
                         handshake = handshake.or(Some(info));
                         break;
