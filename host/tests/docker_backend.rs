@@ -6,6 +6,9 @@
 //! (installing `busybox-static` if needed), and a local registry on 127.0.0.1:5000 for
 //! the pull test (`.ci/registry-up.sh`, started if not answering).
 
+mod common;
+
+use common::{Cleanup, docker_ok};
 use dbarena::container::docker::DockerBackend;
 use dbarena::container::{
     BackendError, ContainerBackend, ContainerDef, LogLine, Mount, PortBinding, PullProgress, State,
@@ -26,38 +29,17 @@ const REGISTRY: &str = "127.0.0.1:5000";
 
 /// The backend, or `None` (after printing why) when Docker tests are skipped.
 async fn setup(test: &str) -> Option<DockerBackend> {
-    if std::env::var("DBARENA_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        // Straight to stderr: libtest captures `eprintln!` of passing tests.
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "skipped {test}: DBARENA_SKIP_DOCKER_TESTS=1");
+    if !common::docker_engine_available(test) {
         return None;
     }
     let backend = match DockerBackend::connect().await {
         Ok(b) => b,
-        Err(e) => panic!(
-            "{test}: cannot connect to Docker ({e}); start it with `bash .ci/docker-up.sh` \
-             or set DBARENA_SKIP_DOCKER_TESTS=1 to skip"
-        ),
+        Err(e) => panic!("{test}: cannot connect to Docker ({e}); start it with `bash .ci/docker-up.sh`"),
     };
     if let Err(e) = ensure_busybox_image() {
         panic!("{test}: cannot build {IMAGE}: {e}");
     }
     Some(backend)
-}
-
-/// Runs the docker CLI; returns (success, stdout + stderr).
-fn docker_cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker CLI");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 fn find_busybox() -> Option<PathBuf> {
@@ -74,7 +56,7 @@ fn ensure_busybox_image() -> Result<(), String> {
 }
 
 fn build_busybox_image() -> Result<(), String> {
-    if docker_cli(&["image", "inspect", IMAGE]).0 {
+    if docker_ok(&["image", "inspect", IMAGE]).is_ok() {
         return Ok(());
     }
     let busybox = match find_busybox() {
@@ -130,10 +112,7 @@ fn import_rootfs(root: &Path, tag: &str, changes: &[&str]) -> Result<(), String>
         args.extend(["--change", c]);
     }
     args.extend([tarball.as_str(), tag]);
-    match docker_cli(&args) {
-        (true, _) => Ok(()),
-        (false, out) => Err(format!("docker import: {out}")),
-    }
+    docker_ok(&args).map(drop)
 }
 
 /// A name unique to this test run.
@@ -144,40 +123,6 @@ fn unique(test: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Removes what a test created, even when it panics.
-#[derive(Default)]
-struct Cleanup {
-    containers: Mutex<Vec<String>>,
-    volumes: Mutex<Vec<String>>,
-    images: Mutex<Vec<String>>,
-}
-
-impl Cleanup {
-    fn container(&self, name: &str) {
-        self.containers.lock().unwrap().push(name.to_string());
-    }
-    fn volume(&self, name: &str) {
-        self.volumes.lock().unwrap().push(name.to_string());
-    }
-    fn image(&self, name: &str) {
-        self.images.lock().unwrap().push(name.to_string());
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in self.containers.get_mut().unwrap().iter() {
-            docker_cli(&["rm", "-fv", c]);
-        }
-        for v in self.volumes.get_mut().unwrap().iter() {
-            docker_cli(&["volume", "rm", "-f", v]);
-        }
-        for i in self.images.get_mut().unwrap().iter() {
-            docker_cli(&["rmi", "-f", i]);
-        }
-    }
 }
 
 /// A busybox container running `script`, labelled as a test object.
@@ -318,6 +263,64 @@ async fn create_start_inspect_stop_restart_remove() {
         backend.start_container(&name).await,
         Err(BackendError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn created_containers_rotate_their_logs() {
+    let Some(backend) = setup("created_containers_rotate_their_logs").await else {
+        return;
+    };
+    let cleanup = Cleanup::default();
+    let driver = backend
+        .client()
+        .info()
+        .await
+        .expect("info")
+        .logging_driver
+        .unwrap_or_default();
+    let name = unique("logrot");
+    let mut d = def(&name, "true");
+    d.log_max_bytes = Some(3 << 20);
+    cleanup.container(&name);
+    let id = backend.create_container(&d).await.expect("create");
+    let raw = backend
+        .client()
+        .inspect_container(&id, None)
+        .await
+        .expect("raw inspect");
+    let log = raw.host_config.and_then(|h| h.log_config).expect("log config");
+    let options = log.config.unwrap_or_default();
+    if ["json-file", "local"].contains(&driver.as_str()) {
+        assert_eq!(log.typ.as_deref(), Some(driver.as_str()), "the daemon's driver is kept");
+        assert_eq!(
+            options.get("max-size").map(String::as_str),
+            Some("3145728"),
+            "{options:?}"
+        );
+        assert_eq!(options.get("max-file").map(String::as_str), Some("3"), "{options:?}");
+    } else {
+        // Other drivers refuse max-size: nothing is asked of them.
+        assert!(!options.contains_key("max-size"), "{driver}: {options:?}");
+    }
+    // Without a limit the daemon's settings stand.
+    let plain = unique("lognone");
+    cleanup.container(&plain);
+    let id = backend.create_container(&def(&plain, "true")).await.expect("create");
+    let raw = backend
+        .client()
+        .inspect_container(&id, None)
+        .await
+        .expect("raw inspect");
+    let options = raw
+        .host_config
+        .and_then(|h| h.log_config)
+        .and_then(|l| l.config)
+        .unwrap_or_default();
+    assert_ne!(
+        options.get("max-size").map(String::as_str),
+        Some("3145728"),
+        "{options:?}"
+    );
 }
 
 #[tokio::test]
@@ -806,8 +809,7 @@ async fn images_list_and_remove() {
     cleanup.image(&tag);
     let source = unique("imgsrc");
     let id = run(&backend, &cleanup, &def(&source, "echo hi > /marker; sleep 300")).await;
-    let (ok, out) = docker_cli(&["commit", &id, &tag]);
-    assert!(ok, "{out}");
+    docker_ok(&["commit", &id, &tag]).expect("commit");
     assert!(backend.image_exists(&tag).await.expect("exists"));
     let user = unique("imguser");
     cleanup.container(&user);
@@ -890,10 +892,8 @@ async fn pull_reports_progress_and_missing_tags() {
     let image = format!("{REGISTRY}/dbarena-test/{id}:1");
     cleanup.image(&image);
     import_rootfs(&root, &image, &["CMD [\"/id\"]"]).expect("import");
-    let (ok, out) = docker_cli(&["push", &image]);
-    assert!(ok, "push: {out}");
-    let (ok, out) = docker_cli(&["rmi", &image]);
-    assert!(ok, "rmi: {out}");
+    docker_ok(&["push", &image]).expect("push");
+    docker_ok(&["rmi", &image]).expect("rmi");
     assert!(!backend.image_exists(&image).await.expect("exists"));
 
     let events: Mutex<Vec<PullProgress>> = Mutex::new(Vec::new());

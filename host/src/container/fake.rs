@@ -162,13 +162,6 @@ impl FakeState {
             .position(|c| c.id == name_or_id || c.def.name == name_or_id)
     }
 
-    fn container(&mut self, name_or_id: &str) -> Result<&mut FakeContainer> {
-        let i = self
-            .index(name_or_id)
-            .ok_or_else(|| BackendError::NotFound(name_or_id.to_string()))?;
-        Ok(&mut self.containers[i])
-    }
-
     fn new_id(&mut self) -> String {
         self.next_id += 1;
         // 64 hex digits like Docker's, distinct in their first 12 (the short id).
@@ -302,6 +295,23 @@ impl FakeBackend {
     fn lock(&self) -> MutexGuard<'_, FakeState> {
         // A test that panicked while holding the lock has failed already; keep the state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a call of `op` on container `name_or_id` and runs `f` on it, unless a fault
+    /// is injected or there is no such container (`NotFound`).
+    fn on_container<T>(
+        &self,
+        op: Op,
+        name_or_id: &str,
+        f: impl FnOnce(&mut FakeState, usize) -> Result<T>,
+    ) -> Result<T> {
+        let mut st = self.lock();
+        st.enter(op, name_or_id)?;
+        let result = match st.index(name_or_id) {
+            Some(i) => f(&mut st, i),
+            None => Err(BackendError::NotFound(name_or_id.to_string())),
+        };
+        st.leave(result)
     }
 
     // ------------------------------------------------------------------ set-up
@@ -505,64 +515,37 @@ impl ContainerBackend for FakeBackend {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
-        let mut st = self.lock();
-        st.enter(Op::StartContainer, id)?;
-        let result = match st.index(id) {
-            Some(i) => st.start(i),
-            None => Err(BackendError::NotFound(id.to_string())),
-        };
-        st.leave(result)
+        self.on_container(Op::StartContainer, id, |st, i| st.start(i))
     }
 
     async fn stop_container(&self, id: &str, _timeout: Duration) -> Result<()> {
-        let mut st = self.lock();
-        st.enter(Op::StopContainer, id)?;
-        let result = match st.index(id) {
-            // A clean shutdown; `exit_container` simulates other exits.
-            Some(i) => {
-                st.stop(i, 0);
-                Ok(())
-            }
-            None => Err(BackendError::NotFound(id.to_string())),
-        };
-        st.leave(result)
+        // A clean shutdown; `exit_container` simulates other exits.
+        self.on_container(Op::StopContainer, id, |st, i| {
+            st.stop(i, 0);
+            Ok(())
+        })
     }
 
     async fn restart_container(&self, id: &str, _timeout: Duration) -> Result<()> {
-        let mut st = self.lock();
-        st.enter(Op::RestartContainer, id)?;
-        let result = match st.index(id) {
-            Some(i) => {
-                st.stop(i, 0);
-                st.start(i)
-            }
-            None => Err(BackendError::NotFound(id.to_string())),
-        };
-        st.leave(result)
+        self.on_container(Op::RestartContainer, id, |st, i| {
+            st.stop(i, 0);
+            st.start(i)
+        })
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {
-        let mut st = self.lock();
-        st.enter(Op::RemoveContainer, id)?;
-        let result = match st.index(id) {
-            Some(i) => {
-                let c = st.containers.remove(i);
-                for v in &c.anonymous {
-                    st.volumes.remove(v);
-                }
-                st.logs.remove(&c.def.name);
-                Ok(())
+        self.on_container(Op::RemoveContainer, id, |st, i| {
+            let c = st.containers.remove(i);
+            for v in &c.anonymous {
+                st.volumes.remove(v);
             }
-            None => Err(BackendError::NotFound(id.to_string())),
-        };
-        st.leave(result)
+            st.logs.remove(&c.def.name);
+            Ok(())
+        })
     }
 
     async fn inspect_container(&self, name_or_id: &str) -> Result<ContainerInfo> {
-        let mut st = self.lock();
-        st.enter(Op::InspectContainer, name_or_id)?;
-        let result = st.container(name_or_id).map(|c| c.info());
-        st.leave(result)
+        self.on_container(Op::InspectContainer, name_or_id, |st, i| Ok(st.containers[i].info()))
     }
 
     async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>> {
@@ -652,23 +635,22 @@ impl ContainerBackend for FakeBackend {
     }
 
     async fn exec(&self, id: &str, cmd: &[String], _env: &[(String, String)]) -> Result<ExecOutput> {
-        let mut st = self.lock();
-        st.enter(Op::Exec, id)?;
-        let result = match st.container(id) {
-            Ok(c) if c.state != State::Running => {
-                Err(BackendError::Other(format!("container {} is not running", c.id)))
+        self.on_container(Op::Exec, id, |st, i| {
+            if st.containers[i].state != State::Running {
+                return Err(BackendError::Other(format!(
+                    "container {} is not running",
+                    st.containers[i].id
+                )));
             }
-            Ok(_) => Ok(match st.exec.get_mut(cmd) {
+            Ok(match st.exec.get_mut(cmd) {
                 Some(replies) if replies.len() > 1 => replies.pop_front().expect("non-empty"),
                 Some(replies) if !replies.is_empty() => replies[0].clone(),
                 _ => ExecOutput {
                     exit_code: 127,
                     output: format!("fake: no reply scripted for {cmd:?}\n"),
                 },
-            }),
-            Err(e) => Err(e),
-        };
-        st.leave(result)
+            })
+        })
     }
 
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {

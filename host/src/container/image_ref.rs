@@ -7,6 +7,7 @@
 //! user wrote a tag, which is what decides how an override applies, and it refuses
 //! IPv6 registry hosts. The grammar itself is five regexes.
 
+use crate::plugin::validate::clip;
 use regex::Regex;
 use std::fmt;
 use std::str::FromStr;
@@ -237,18 +238,6 @@ impl FromStr for ImageRef {
     }
 }
 
-/// Truncates untrusted text for an error message, on a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,8 +250,16 @@ mod tests {
 
     #[test]
     fn splits_registry_path_tag_and_digest() {
-        // (input, registry, path, tag, digest, pull_tag)
-        let cases: &[(&str, Option<&str>, &str, Option<&str>, Option<&str>, &str)] = &[
+        /// (input, registry, path, tag, digest, pull_tag)
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
             ("redis", None, "redis", None, None, "latest"),
             ("redis:7", None, "redis", Some("7"), None, "7"),
             (

@@ -7,31 +7,50 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// True when Docker tests should run; prints a notice and returns false only on opt-out.
-pub fn docker_available(test: &str) -> bool {
+/// True when tests that need only the Docker engine should run: prints a notice and
+/// returns false on the explicit opt-out, panics when the engine does not answer.
+pub fn docker_engine_available(test: &str) -> bool {
     if std::env::var("DBARENA_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: DBARENA_SKIP_DOCKER_TESTS=1");
+        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip
+        // must be seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: DBARENA_SKIP_DOCKER_TESTS=1");
         return false;
     }
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let info = std::process::Command::new("docker").arg("info").output();
-        match info {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-            Err(e) => return Err(e.to_string()),
-        }
-        // Builds the images once; a no-op while their recipe is unchanged.
-        let build = std::process::Command::new("bash")
+    static ENGINE: OnceLock<Result<(), String>> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| match Command::new("docker").arg("info").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        Err(e) => Err(e.to_string()),
+    });
+    if let Err(e) = engine {
+        panic!(
+            "{test} needs a running Docker engine ({e}).\n\
+             Start Docker (`bash .ci/docker-up.sh`) or set DBARENA_SKIP_DOCKER_TESTS=1 to opt out explicitly."
+        );
+    }
+    true
+}
+
+/// True when Docker tests should run; prints a notice and returns false only on opt-out.
+/// Besides the engine they need the local test images, built here once.
+pub fn docker_available(test: &str) -> bool {
+    if !docker_engine_available(test) {
+        return false;
+    }
+    static IMAGES: OnceLock<Result<(), String>> = OnceLock::new();
+    // Builds the images once; a no-op while their recipe is unchanged.
+    let images = IMAGES.get_or_init(|| {
+        match Command::new("bash")
             .arg(repo_root().join("tests/images/build.sh"))
-            .output();
-        match build {
+            .output()
+        {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => Err(format!(
                 "tests/images/build.sh failed:\n{}{}",
@@ -41,7 +60,7 @@ pub fn docker_available(test: &str) -> bool {
             Err(e) => Err(e.to_string()),
         }
     });
-    if let Err(e) = ready {
+    if let Err(e) = images {
         panic!(
             "{test} needs a running Docker engine and the test images ({e}).\n\
              Start Docker (`bash .ci/docker-up.sh`) or set DBARENA_SKIP_DOCKER_TESTS=1 to opt out explicitly."
@@ -56,6 +75,16 @@ pub fn docker(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run docker")
+}
+
+/// Runs `docker` with `args`: its stdout on success, else stdout and stderr.
+pub fn docker_ok(args: &[&str]) -> Result<String, String> {
+    let out = docker(args);
+    if out.status.success() {
+        Ok(stdout(&out))
+    } else {
+        Err(format!("docker {args:?}: {}{}", stdout(&out), stderr(&out)))
+    }
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -88,7 +117,7 @@ version = "10.11"
 /// instance it names destroyed (volumes too) when dropped.
 pub struct Arena {
     dir: tempfile::TempDir,
-    names: std::sync::Mutex<Vec<String>>,
+    cleanup: Cleanup,
 }
 
 impl Arena {
@@ -98,7 +127,7 @@ impl Arena {
         std::fs::create_dir(dir.path().join("plugins")).unwrap();
         Self {
             dir,
-            names: Default::default(),
+            cleanup: Cleanup::default(),
         }
     }
 
@@ -117,8 +146,11 @@ impl Arena {
         name
     }
 
+    /// Removes the instance `name` and its data volumes when the arena is dropped.
     pub fn track(&self, name: &str) {
-        self.names.lock().unwrap().push(name.to_string());
+        self.cleanup.container(name);
+        self.cleanup.volume(&format!("{name}-data"));
+        self.cleanup.volume(&format!("{name}-data-1"));
     }
 
     pub fn cmd(&self) -> Command {
@@ -159,13 +191,38 @@ impl Arena {
     }
 }
 
-impl Drop for Arena {
+/// Removes the Docker objects a test made, even when it panics: containers (with their
+/// anonymous volumes) first, then volumes, then images.
+#[derive(Default)]
+pub struct Cleanup {
+    containers: Mutex<Vec<String>>,
+    volumes: Mutex<Vec<String>>,
+    images: Mutex<Vec<String>>,
+}
+
+impl Cleanup {
+    pub fn container(&self, name: &str) {
+        self.containers.lock().unwrap().push(name.to_string());
+    }
+    pub fn volume(&self, name: &str) {
+        self.volumes.lock().unwrap().push(name.to_string());
+    }
+    pub fn image(&self, name: &str) {
+        self.images.lock().unwrap().push(name.to_string());
+    }
+}
+
+impl Drop for Cleanup {
     fn drop(&mut self) {
-        for name in self.names.lock().unwrap().iter() {
-            let _ = docker(&["rm", "-fv", name]);
-            for volume in [format!("{name}-data"), format!("{name}-data-1")] {
-                let _ = docker(&["volume", "rm", &volume]);
-            }
+        let take = |list: &mut Mutex<Vec<String>>| std::mem::take(list.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for c in take(&mut self.containers) {
+            let _ = docker(&["rm", "-fv", &c]);
+        }
+        for v in take(&mut self.volumes) {
+            let _ = docker(&["volume", "rm", "-f", &v]);
+        }
+        for i in take(&mut self.images) {
+            let _ = docker(&["rmi", "-f", &i]);
         }
     }
 }

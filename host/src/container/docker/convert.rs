@@ -219,6 +219,57 @@ pub(super) fn secs_i32(d: Duration) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::PortBinding;
+
+    #[test]
+    fn create_body_binds_ports_mounts_and_rotates_logs() {
+        let def = ContainerDef {
+            name: "x".into(),
+            image: "redis:7".into(),
+            ports: vec![
+                PortBinding {
+                    container_port: 6379,
+                    host_ip: "127.0.0.1".into(),
+                    host_port: None,
+                },
+                PortBinding {
+                    container_port: 6379,
+                    host_ip: "::1".into(),
+                    host_port: Some(7000),
+                },
+            ],
+            mounts: vec![Mount::Tmpfs {
+                target: "/t".into(),
+                size_bytes: u64::MAX,
+            }],
+            log_max_bytes: Some(10 << 20),
+            ..Default::default()
+        };
+        let body = create_body(&def, true);
+        assert_eq!(body.exposed_ports, Some(vec!["6379/tcp".to_string()]));
+        assert_eq!(body.cmd, None, "an empty cmd keeps the image's");
+        let host = body.host_config.unwrap();
+        let bindings = host.port_bindings.unwrap()["6379/tcp"].clone().unwrap();
+        let bound: Vec<_> = bindings
+            .iter()
+            .map(|b| (b.host_ip.as_deref().unwrap(), b.host_port.as_deref().unwrap()))
+            .collect();
+        assert_eq!(bound, [("127.0.0.1", ""), ("::1", "7000")]);
+        let tmpfs = &host.mounts.unwrap()[0];
+        assert_eq!(tmpfs.tmpfs_options.as_ref().unwrap().size_bytes, Some(i64::MAX));
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ, None, "the daemon's own driver");
+        let config = log.config.unwrap();
+        assert_eq!(config["max-size"], "10485760");
+        assert_eq!(config["max-file"], LOG_MAX_FILES.to_string());
+
+        assert!(create_body(&def, false).host_config.unwrap().log_config.is_none());
+        let unlimited = ContainerDef {
+            log_max_bytes: None,
+            ..def
+        };
+        assert!(create_body(&unlimited, true).host_config.unwrap().log_config.is_none());
+    }
 
     #[test]
     fn reads_status_details() {

@@ -119,9 +119,7 @@ impl DockerBackend {
             self.docker.clone()
         }
     }
-}
 
-impl DockerBackend {
     /// Whether [`ContainerDef::log_max_bytes`] can apply: the daemon's default log driver
     /// is one that rotates. Unknown (the info call failed) counts as no: a create must
     /// not fail over log rotation.
