@@ -8,7 +8,8 @@ fn main() -> ExitCode {
     match dbarena::commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The chain may carry plugin or server text: never raw control characters.
+            eprintln!("error: {}", dbarena::output::escape(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
