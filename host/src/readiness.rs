@@ -7,7 +7,7 @@
 //! on a short backoff, until the engine's start-up timeout.
 
 use crate::container::{BackendError, ContainerBackend, LogLine, PublishedPort, State};
-use crate::plugin::bindings::{Credentials, HandshakeContext, HandshakeVerdict, Probe, Readiness};
+use crate::plugin::bindings::{Credentials, HandshakeContext, HandshakeOutcome, HandshakeSecrets, Probe, Readiness};
 use crate::plugin::{Plugin, PluginFailure};
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -207,7 +207,11 @@ impl<B: ContainerBackend> ReadinessCheck<'_, B> {
             container_port,
             step: 0,
         };
-        let first = self.plugin.handshake_start(&ctx)?;
+        // Fresh per connection: plugins use it as their SCRAM client nonce.
+        let secrets = HandshakeSecrets {
+            nonce: rand::random::<[u8; 32]>().to_vec(),
+        };
+        let first = self.plugin.handshake_start(&ctx, &secrets)?;
         if !first.is_empty() && stream.write_all(&first).await.is_err() {
             return Ok(Attempt::NotYet("connection closed before the handshake".into()));
         }
@@ -226,18 +230,18 @@ impl<B: ContainerBackend> ReadinessCheck<'_, B> {
             if received.len() > MAX_REPLY_BYTES {
                 return Ok(Attempt::Fail("the server's answer exceeds 1 MiB".into()));
             }
-            match self.plugin.handshake_step(&ctx, &received)? {
-                HandshakeVerdict::Ready => return Ok(Attempt::Pass),
-                HandshakeVerdict::NeedMore => {}
-                HandshakeVerdict::Send(bytes) => {
+            match self.plugin.handshake_step(&ctx, &secrets, &received)? {
+                HandshakeOutcome::Ready(_) => return Ok(Attempt::Pass),
+                HandshakeOutcome::NeedMore => {}
+                HandshakeOutcome::Send(bytes) => {
                     if stream.write_all(&bytes).await.is_err() {
                         return Ok(Attempt::NotYet("connection closed during the handshake".into()));
                     }
                     received.clear();
                     ctx.step += 1;
                 }
-                HandshakeVerdict::NotYet(reason) => return Ok(Attempt::NotYet(reason)),
-                HandshakeVerdict::Failed(reason) => return Ok(Attempt::Fail(reason)),
+                HandshakeOutcome::NotYet(reason) => return Ok(Attempt::NotYet(reason)),
+                HandshakeOutcome::Failed(reason) => return Ok(Attempt::Fail(reason)),
             }
         }
         Ok(Attempt::Fail(format!(
