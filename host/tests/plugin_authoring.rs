@@ -48,7 +48,6 @@ impl Env {
     }
 }
 
-
 #[test]
 fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
     let env = Env::new();

@@ -241,7 +241,10 @@ fn a_panic_inside_a_tokio_runtime_is_reported_on_the_calling_thread() {
     let caller = std::thread::current().id();
     for rt in [
         tokio::runtime::Builder::new_current_thread().build().unwrap(),
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
     ] {
         let (err, on) = rt.block_on(async { (hostile("panic").0, std::thread::current().id()) });
         assert!(err.to_string().contains("hostile plugin panicked on purpose"), "{err}");
@@ -280,7 +283,11 @@ fn the_scram_proof_fits_the_fuel_budget() {
         let continue_ = pg_message(b'R', &[&11u32.to_be_bytes()[..], server_first.as_bytes()].concat());
         let started = Instant::now();
         let outcome = postgres.handshake_step(&ctx("app", "pw", "app", 5432), &secrets, &continue_);
-        println!("{iterations}: {} fuel in {:?}", postgres.last_fuel_used(), started.elapsed());
+        println!(
+            "{iterations}: {} fuel in {:?}",
+            postgres.last_fuel_used(),
+            started.elapsed()
+        );
         let outcome = outcome.unwrap();
         assert!(
             matches!(&outcome, HandshakeOutcome::Send(b) if b.windows(2).any(|w| w == b"p=")),
@@ -288,7 +295,10 @@ fn the_scram_proof_fits_the_fuel_budget() {
         );
         fuel.push(postgres.last_fuel_used());
     }
-    println!("SCRAM step fuel: 4096 iterations {}, 100000 iterations {}", fuel[0], fuel[1]);
+    println!(
+        "SCRAM step fuel: 4096 iterations {}, 100000 iterations {}",
+        fuel[0], fuel[1]
+    );
     let budget = dbarena::plugin::HANDSHAKE_FUEL_PER_CALL;
     assert!(fuel[0] < budget / 10, "4096 iterations used {} fuel", fuel[0]);
     assert!(fuel[1] < budget * 9 / 10, "100000 iterations used {} fuel", fuel[1]);
@@ -313,7 +323,11 @@ fn old_plugins_ready_is_unauthenticated_with_a_note() {
     );
     // The functions 0.3.0 added answer "unsupported" for it.
     assert!(plugin.init_support().unwrap().is_none());
-    assert!(plugin.apply_credentials(&ctx("a", "b", "c", 1).credentials, &ctx("a", "b", "c", 1).credentials).is_err());
+    assert!(
+        plugin
+            .apply_credentials(&ctx("a", "b", "c", 1).credentials, &ctx("a", "b", "c", 1).credentials)
+            .is_err()
+    );
     let at = dbarena::plugin::bindings::Endpoint {
         host: "127.0.0.1".into(),
         port: 6379,

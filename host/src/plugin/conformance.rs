@@ -1,7 +1,9 @@
 //! The conformance suite every engine plugin must pass: a readable, check-by-check report
 //! of what the host relies on beyond what validation alone can see.
 
-use super::bindings::{Credentials, Endpoint, HandshakeContext, HandshakeOutcome, HandshakeSecrets, Mode, Options, Probe};
+use super::bindings::{
+    Credentials, Endpoint, HandshakeContext, HandshakeOutcome, HandshakeSecrets, Mode, Options, Probe,
+};
 use super::{Plugin, PluginFailure};
 use serde::Serialize;
 
@@ -90,7 +92,12 @@ fn yes(b: bool) -> &'static str {
 }
 
 /// Feeds each reply at steps 0 to 3; none may be judged ready.
-fn never_ready(plugin: &Plugin, ctx: &HandshakeContext, secrets: &HandshakeSecrets, replies: &[&[u8]]) -> Result<String, String> {
+fn never_ready(
+    plugin: &Plugin,
+    ctx: &HandshakeContext,
+    secrets: &HandshakeSecrets,
+    replies: &[&[u8]],
+) -> Result<String, String> {
     for step in 0..4 {
         let ctx = HandshakeContext { step, ..ctx.clone() };
         for reply in replies {

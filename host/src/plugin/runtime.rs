@@ -10,8 +10,7 @@
 use super::bindings::{
     ApiBinding, ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, Credentials, DataPlan,
     Endpoint, EngineInfo, ExecStep, HandshakeContext, HandshakeOutcome, HandshakeSecrets, HandshakeVerdict,
-    InitSupport, Options, PluginError, PoolerRequest, ReadyInfo, SUPPORTED_API_VERSIONS, Setting, Tenant,
-    TenantAction,
+    InitSupport, Options, PluginError, PoolerRequest, ReadyInfo, SUPPORTED_API_VERSIONS, Setting, Tenant, TenantAction,
 };
 use super::bindings::{latest, v0_1, v0_2};
 use super::cache::{ComponentCache, sha256_hex};
@@ -244,7 +243,11 @@ impl Plugin {
 
     /// Bytes to send right after connecting (empty: the server speaks first). `secrets`
     /// must be fresh per connection and the same for every step of it.
-    pub fn handshake_start(&self, ctx: &HandshakeContext, secrets: &HandshakeSecrets) -> Result<Vec<u8>, PluginFailure> {
+    pub fn handshake_start(
+        &self,
+        ctx: &HandshakeContext,
+        secrets: &HandshakeSecrets,
+    ) -> Result<Vec<u8>, PluginFailure> {
         let bytes = match &self.pre {
             WorldPre::V0_3(pre) => self.call("handshake-start", async |store: &mut Store<PluginState>| {
                 let world = pre.instantiate_async(&mut *store).await?;
@@ -285,13 +288,19 @@ impl Plugin {
             WorldPre::V0_2(pre) => self
                 .call("handshake-step", async |store: &mut Store<PluginState>| {
                     let world = pre.instantiate_async(&mut *store).await?;
-                    world.dbarena_engine_plugin().call_handshake_step(store, ctx, received).await
+                    world
+                        .dbarena_engine_plugin()
+                        .call_handshake_step(store, ctx, received)
+                        .await
                 })
                 .map(|v| self.outcome_of(v))?,
             WorldPre::V0_1(pre) => self
                 .call("handshake-step", async |store: &mut Store<PluginState>| {
                     let world = pre.instantiate_async(&mut *store).await?;
-                    world.dbarena_engine_plugin().call_handshake_step(store, ctx, received).await
+                    world
+                        .dbarena_engine_plugin()
+                        .call_handshake_step(store, ctx, received)
+                        .await
                 })
                 .map(|v| self.outcome_of(v))?,
         };
@@ -385,10 +394,15 @@ impl Plugin {
     }
 
     /// Steps that switch a server started from template data to `wanted`.
-    pub fn apply_credentials(&self, template: &Credentials, wanted: &Credentials) -> Result<Vec<ExecStep>, PluginFailure> {
+    pub fn apply_credentials(
+        &self,
+        template: &Credentials,
+        wanted: &Credentials,
+    ) -> Result<Vec<ExecStep>, PluginFailure> {
         let steps = on_v0_3!(self, "apply-credentials", |iface, store| iface.call_apply_credentials(store, template, wanted), else Ok(Err(self.old_api("applying credentials to template data"))))?;
         let steps = steps.map_err(|e| self.rejected(e))?;
-        validate::exec_steps("apply-credentials step", &steps).map_err(|problem| self.invalid("credential steps", problem))?;
+        validate::exec_steps("apply-credentials step", &steps)
+            .map_err(|problem| self.invalid("credential steps", problem))?;
         Ok(steps)
     }
 
@@ -407,7 +421,11 @@ impl Plugin {
 
     /// Connection info of a tenant (`pooled`: the pooler's endpoint, when there is one);
     /// before 0.3.0, the direct connection.
-    pub fn tenant_connection(&self, pooled: Option<&Endpoint>, direct: &Endpoint) -> Result<ConnectionInfo, PluginFailure> {
+    pub fn tenant_connection(
+        &self,
+        pooled: Option<&Endpoint>,
+        direct: &Endpoint,
+    ) -> Result<ConnectionInfo, PluginFailure> {
         let info = on_v0_3!(self, "tenant-connection", |iface, store| iface.call_tenant_connection(store, pooled, direct), else self.connection(direct))?;
         validate::connection_info(&info).map_err(|problem| self.invalid("tenant connection info", problem))?;
         Ok(info)

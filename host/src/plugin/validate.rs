@@ -304,7 +304,10 @@ fn exec_step(what: &str, step: &ExecStep) -> Check {
     if let Some(stdin) = &step.stdin
         && stdin.len() > MAX_STDIN_BYTES
     {
-        return Err(format!("{what} stdin is {} bytes (limit {MAX_STDIN_BYTES})", stdin.len()));
+        return Err(format!(
+            "{what} stdin is {} bytes (limit {MAX_STDIN_BYTES})",
+            stdin.len()
+        ));
     }
     Ok(())
 }
@@ -317,9 +320,19 @@ pub fn exec_steps(what: &str, steps: &[ExecStep]) -> Check {
 pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
     list_len("connection forms", forms, 32)?;
     for form in forms {
-        matches(&FORM_KIND, "connection form kind", &form.kind, "a short key (lowercase letters, digits, '-')")?;
+        matches(
+            &FORM_KIND,
+            "connection form kind",
+            &form.kind,
+            "a short key (lowercase letters, digits, '-')",
+        )?;
         if let Some(name) = &form.env_name {
-            matches(&ENV_NAME, "connection form env name", name, "a valid name ([A-Za-z_][A-Za-z0-9_]*)")?;
+            matches(
+                &ENV_NAME,
+                "connection form env name",
+                name,
+                "a valid name ([A-Za-z_][A-Za-z0-9_]*)",
+            )?;
         }
         printable(&format!("{} connection form", form.kind), &form.value, 4096)?;
     }
@@ -369,7 +382,11 @@ pub fn companion_spec(companion: &CompanionSpec) -> Check {
     for (path, content) in &companion.files {
         absolute_path("companion file", path)?;
         if content.len() > MAX_VALUE * 8 {
-            return Err(format!("companion file {path} is {} bytes (limit {})", content.len(), MAX_VALUE * 8));
+            return Err(format!(
+                "companion file {path} is {} bytes (limit {})",
+                content.len(),
+                MAX_VALUE * 8
+            ));
         }
     }
     exec_steps("reload step", &companion.reload)

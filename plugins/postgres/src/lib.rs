@@ -333,7 +333,10 @@ fn judge_auth_request(c: &Credentials, client_nonce: &str, body: &[u8]) -> Auth 
             }
         }
         Some(12) => match r.rest() {
-            [b'e', b'=', error @ ..] => fail(format!("SCRAM error from the server: {}", String::from_utf8_lossy(error))),
+            [b'e', b'=', error @ ..] => fail(format!(
+                "SCRAM error from the server: {}",
+                String::from_utf8_lossy(error)
+            )),
             _ => Auth::Continue,
         },
         Some(code @ (2 | 7 | 9)) => fail(format!(
@@ -503,12 +506,8 @@ mod tests {
             testing::secrets(),
             auth(11, server_first.as_bytes()),
         );
-        let client_final =
-            format!("c=biws,r={NONCE}SRVnonce,p=OOZ7dlTNEloA7M+SlShz6mFWP6trzY1VvcDLONOUCoY=");
-        assert_eq!(
-            reply,
-            HandshakeOutcome::Send(message(b'p', client_final.as_bytes()))
-        );
+        let client_final = format!("c=biws,r={NONCE}SRVnonce,p=OOZ7dlTNEloA7M+SlShz6mFWP6trzY1VvcDLONOUCoY=");
+        assert_eq!(reply, HandshakeOutcome::Send(message(b'p', client_final.as_bytes())));
 
         // SASLFinal (12) with the server signature, then the login: ready, with the version.
         let last = [auth(12, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="), login_ok()].concat();
@@ -531,9 +530,15 @@ mod tests {
         // A server nonce that does not extend ours.
         let forged = auth(11, b"r=someoneelse,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
         assert!(matches!(judge(&forged), HandshakeOutcome::Failed(_)));
-        assert!(matches!(judge(&auth(12, b"e=invalid-proof")), HandshakeOutcome::Failed(m) if m.contains("invalid-proof")));
+        assert!(
+            matches!(judge(&auth(12, b"e=invalid-proof")), HandshakeOutcome::Failed(m) if m.contains("invalid-proof"))
+        );
         // No nonce from the host.
-        let none = Postgres::handshake_step(ctx(), HandshakeSecrets { nonce: vec![] }, auth(10, b"SCRAM-SHA-256\0\0"));
+        let none = Postgres::handshake_step(
+            ctx(),
+            HandshakeSecrets { nonce: vec![] },
+            auth(10, b"SCRAM-SHA-256\0\0"),
+        );
         assert!(matches!(none, HandshakeOutcome::Failed(_)));
     }
 

@@ -212,7 +212,7 @@ fn judge_replies(received: &[u8]) -> HandshakeOutcome {
                 }
                 return HandshakeOutcome::Failed(message);
             }
-            Some(b'+') if (i, line.as_ref()) == (0, b"+OK".as_slice()) || (i, line.as_ref()) == (1, b"+PONG".as_slice()) => {}
+            Some(b'+') if *line == [b"+OK".as_slice(), b"+PONG"][i] => {}
             Some(b'+') => {
                 return HandshakeOutcome::Failed(format!("unexpected reply to {}: {text}", ["AUTH", "PING"][i]));
             }
@@ -279,9 +279,16 @@ mod tests {
             judge(loading),
             HandshakeOutcome::NotYet("LOADING Redis is loading the dataset in memory".into())
         );
-        assert!(matches!(judge(b"+OK\r\n-LOADING Redis is loading\r\n"), HandshakeOutcome::NotYet(_)));
-        assert!(matches!(judge(b"-BUSY Redis is busy running a script\r\n"), HandshakeOutcome::NotYet(_)));
-        let wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n";
+        assert!(matches!(
+            judge(b"+OK\r\n-LOADING Redis is loading\r\n"),
+            HandshakeOutcome::NotYet(_)
+        ));
+        assert!(matches!(
+            judge(b"-BUSY Redis is busy running a script\r\n"),
+            HandshakeOutcome::NotYet(_)
+        ));
+        let wrongpass =
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n";
         assert_eq!(
             judge(wrongpass),
             HandshakeOutcome::Failed("WRONGPASS invalid username-password pair or user is disabled.".into())
@@ -290,13 +297,20 @@ mod tests {
         let first_line = wrongpass.iter().position(|&b| b == b'\n').unwrap() + 1;
         assert!(matches!(judge(&wrongpass[..first_line]), HandshakeOutcome::Failed(m) if m.starts_with("WRONGPASS")));
         assert_eq!(judge(&wrongpass[..first_line - 2]), HandshakeOutcome::NeedMore);
-        assert!(matches!(judge(b"+OK\r\n-NOAUTH Authentication required.\r\n"), HandshakeOutcome::Failed(_)));
-        assert!(matches!(judge(b"-ERR unknown command 'AUTH'\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("ERR")));
+        assert!(matches!(
+            judge(b"+OK\r\n-NOAUTH Authentication required.\r\n"),
+            HandshakeOutcome::Failed(_)
+        ));
+        assert!(
+            matches!(judge(b"-ERR unknown command 'AUTH'\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("ERR"))
+        );
     }
 
     #[test]
     fn garbage_fails() {
-        assert!(matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("not a Redis reply")));
+        assert!(
+            matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("not a Redis reply"))
+        );
         assert!(matches!(judge(b"\x00\x01"), HandshakeOutcome::Failed(_)));
         assert!(matches!(judge(b"+PONG\r\n+OK\r\n"), HandshakeOutcome::Failed(_)));
         assert!(matches!(judge(b"+OK\r\n:1\r\n"), HandshakeOutcome::Failed(_)));

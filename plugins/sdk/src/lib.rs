@@ -42,20 +42,20 @@ pub mod bindings {
 /// The contract's data types (generated from `wit/engine.wit`).
 pub mod types {
     pub use crate::bindings::dbarena::engine::types::{
-        ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, Credentials, DataPlan,
-        Endpoint, EngineInfo, ExecProbe, ExecStep, HandshakeContext, HandshakeOutcome, HandshakeProbe,
-        HandshakeSecrets, InitSupport, LogProbe, Mode, Options, PluginError, PoolerRequest, Probe, Readiness,
-        ReadyInfo, Setting, Tenant, TenantAction, TmpfsMount, VersionInfo,
+        ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, Credentials, DataPlan, Endpoint,
+        EngineInfo, ExecProbe, ExecStep, HandshakeContext, HandshakeOutcome, HandshakeProbe, HandshakeSecrets,
+        InitSupport, LogProbe, Mode, Options, PluginError, PoolerRequest, Probe, Readiness, ReadyInfo, Setting, Tenant,
+        TenantAction, TmpfsMount, VersionInfo,
     };
 }
 
 /// Everything a plugin usually needs: `use dbarena_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::types::{
-        ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, Credentials, DataPlan,
-        Endpoint, EngineInfo, ExecProbe, ExecStep, HandshakeContext, HandshakeOutcome, HandshakeProbe,
-        HandshakeSecrets, InitSupport, LogProbe, Mode, Options, PluginError, PoolerRequest, Probe, Readiness,
-        ReadyInfo, Setting, Tenant, TenantAction, TmpfsMount, VersionInfo,
+        ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, Credentials, DataPlan, Endpoint,
+        EngineInfo, ExecProbe, ExecStep, HandshakeContext, HandshakeOutcome, HandshakeProbe, HandshakeSecrets,
+        InitSupport, LogProbe, Mode, Options, PluginError, PoolerRequest, Probe, Readiness, ReadyInfo, Setting, Tenant,
+        TenantAction, TmpfsMount, VersionInfo,
     };
     pub use crate::{
         Engine, Env, field_error, find_version, image, percent_encode, ready_authenticated, ready_unauthenticated,
@@ -140,7 +140,11 @@ pub trait Engine {
     }
 
     /// Steps for a tenant on a shared server; not supported by default.
-    fn tenant_steps(_server: Credentials, _tenant: Tenant, _action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+    fn tenant_steps(
+        _server: Credentials,
+        _tenant: Tenant,
+        _action: TenantAction,
+    ) -> Result<Vec<ExecStep>, PluginError> {
         Err(unsupported(&Self::info(), "tenants on a shared server"))
     }
 

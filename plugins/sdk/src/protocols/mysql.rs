@@ -273,7 +273,10 @@ fn judge_auth_reply<'a>(
         match next_packet(r) {
             Next::NeedMore => return HandshakeOutcome::NeedMore,
             Next::Bad => return not_mysql(received),
-            Next::Packet { sequence: s, payload: p } if s == sequence.wrapping_add(1) => {
+            Next::Packet {
+                sequence: s,
+                payload: p,
+            } if s == sequence.wrapping_add(1) => {
                 sequence = s;
                 payload = p;
             }
@@ -440,7 +443,11 @@ mod tests {
             panic!("expected a send");
         };
         let auth = caching_sha2_password("secret", &scramble());
-        let caps = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_CONNECT_WITH_DB | CLIENT_PLUGIN_AUTH;
+        let caps = CLIENT_LONG_PASSWORD
+            | CLIENT_PROTOCOL_41
+            | CLIENT_SECURE_CONNECTION
+            | CLIENT_CONNECT_WITH_DB
+            | CLIENT_PLUGIN_AUTH;
         let payload = [
             &caps.to_le_bytes()[..],
             &(16u32 << 20).to_le_bytes(),
@@ -519,7 +526,10 @@ mod tests {
             step(&switch),
             HandshakeOutcome::Send(packet(3, &native_password("secret", &new_scramble)))
         );
-        let to_sha2 = packet(4, &[&[0xfe][..], b"caching_sha2_password\0", &new_scramble, &[0]].concat());
+        let to_sha2 = packet(
+            4,
+            &[&[0xfe][..], b"caching_sha2_password\0", &new_scramble, &[0]].concat(),
+        );
         assert_eq!(
             step(&to_sha2),
             HandshakeOutcome::Send(packet(5, &caching_sha2_password("secret", &new_scramble)))
@@ -531,7 +541,12 @@ mod tests {
 
     #[test]
     fn errors_fail_with_the_server_message_or_wait() {
-        let denied = err(2, 1045, "28000", "Access denied for user 'root'@'172.17.0.1' (using password: YES)");
+        let denied = err(
+            2,
+            1045,
+            "28000",
+            "Access denied for user 'root'@'172.17.0.1' (using password: YES)",
+        );
         assert_eq!(
             step(&denied),
             HandshakeOutcome::Failed(
@@ -545,12 +560,18 @@ mod tests {
             step(&err(0, 1040, "", "Too many connections")),
             HandshakeOutcome::NotYet("ERROR 1040: Too many connections".into())
         );
-        assert!(matches!(step(&err(0, 1053, "08S01", "Server shutdown in progress")), HandshakeOutcome::NotYet(_)));
-        assert!(matches!(step(&err(2, 1040, "08004", "Too many connections")), HandshakeOutcome::NotYet(_)));
+        assert!(matches!(
+            step(&err(0, 1053, "08S01", "Server shutdown in progress")),
+            HandshakeOutcome::NotYet(_)
+        ));
+        assert!(matches!(
+            step(&err(2, 1040, "08004", "Too many connections")),
+            HandshakeOutcome::NotYet(_)
+        ));
+        assert!(matches!(step(&err(0, 1129, "", "blocked")), HandshakeOutcome::Failed(m) if m.contains("flush-hosts")));
         assert!(
-            matches!(step(&err(0, 1129, "", "blocked")), HandshakeOutcome::Failed(m) if m.contains("flush-hosts"))
+            matches!(step(&err(0, 1130, "", "Host 'x' is not allowed")), HandshakeOutcome::Failed(m) if m.contains("MYSQL_ROOT_HOST"))
         );
-        assert!(matches!(step(&err(0, 1130, "", "Host 'x' is not allowed")), HandshakeOutcome::Failed(m) if m.contains("MYSQL_ROOT_HOST")));
         assert_eq!(step(&denied[..10]), HandshakeOutcome::NeedMore);
     }
 
@@ -560,9 +581,14 @@ mod tests {
         for cut in [0, 2, 4, 5, 40, g.len() - 1] {
             assert_eq!(step(&g[..cut]), HandshakeOutcome::NeedMore, "cut at {cut}");
         }
-        assert!(matches!(step(b"HTTP/1.1 400 Bad Request\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("not a MySQL")));
+        assert!(
+            matches!(step(b"HTTP/1.1 400 Bad Request\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("not a MySQL"))
+        );
         assert!(matches!(step(&[0, 0, 0, 0]), HandshakeOutcome::Failed(_)));
-        assert!(matches!(step(&packet(0, &[0x09, b'4', b'.', b'1', 0])), HandshakeOutcome::Failed(_)));
+        assert!(matches!(
+            step(&packet(0, &[0x09, b'4', b'.', b'1', 0])),
+            HandshakeOutcome::Failed(_)
+        ));
         // A v10 greeting cut short inside its declared length: not a usable greeting.
         assert!(matches!(step(&packet(0, b"\x0a8.\0")), HandshakeOutcome::Failed(_)));
         assert!(matches!(step(&packet(2, &[0x42, 1, 2])), HandshakeOutcome::Failed(_)));

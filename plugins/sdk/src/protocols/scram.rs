@@ -179,7 +179,11 @@ mod tests {
             "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
         );
         // A different password gives a different proof.
-        assert!(!client_final("user", "pencil2", NONCE, SERVER_FIRST).unwrap().ends_with("AndVQ="));
+        assert!(
+            !client_final("user", "pencil2", NONCE, SERVER_FIRST)
+                .unwrap()
+                .ends_with("AndVQ=")
+        );
     }
 
     #[test]
@@ -209,7 +213,11 @@ mod tests {
     #[test]
     fn hostile_server_first_messages_are_refused() {
         let with = |i: &str| format!("r={NONCE}abc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i={i}");
-        assert!(parse_server_first(&with("0"), NONCE).unwrap_err().contains("0 SCRAM iterations"));
+        assert!(
+            parse_server_first(&with("0"), NONCE)
+                .unwrap_err()
+                .contains("0 SCRAM iterations")
+        );
         assert!(parse_server_first(&with("100001"), NONCE).is_err());
         assert!(parse_server_first(&with("99999999999"), NONCE).is_err());
         assert!(parse_server_first(&with("-1"), NONCE).is_err());
