@@ -85,7 +85,7 @@ fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
     assert!(report.contains(" passed, 0 failed"), "{report}");
 
     let installed = env.ok(&["plugin", "install", wasm_arg]);
-    assert!(installed.contains("installed acme-db 0.1.0 (api 0.2.0)"), "{installed}");
+    assert!(installed.contains("installed acme-db 0.1.0 (api 0.3.0)"), "{installed}");
     let engines: serde_json::Value = serde_json::from_str(&env.ok(&["engines", "--json"])).unwrap();
     let acme = engines
         .as_array()
