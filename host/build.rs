@@ -1,19 +1,19 @@
-//! Builds the built-in engine plugins (and the test fixture plugins) for `wasm32-wasip2`
-//! with a nested cargo into its own target directory, so a plain `cargo build` of the host
-//! embeds fresh plugins without any extra step.
+//! Builds the built-in engine plugins for `wasm32-wasip2` with a nested cargo into its own
+//! target directory, so a plain `cargo build` (or `cargo install --path host`) of the host
+//! embeds fresh plugins without any extra step. The test-only plugins
+//! (`tests/plugins/*`) are not built here: the tests build them on demand
+//! (`host/tests/fixtures/mod.rs`), so normal builds and installs skip them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in engines, embedded in the binary.
 const BUILTINS: &[&str] = &["postgres", "mysql", "sqlserver", "redis", "mongodb"];
-/// Plugins used only by tests; built alongside so tests can load them as files.
-const FIXTURES: &[&str] = &["hostile", "fs-importer"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    for dir in ["wit", "plugins", "tests/plugins", "Cargo.lock"] {
+    for dir in ["wit", "plugins", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
@@ -26,7 +26,7 @@ fn main() {
         .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
         .arg("--target-dir")
         .arg(&target_dir);
-    for name in BUILTINS.iter().chain(FIXTURES) {
+    for name in BUILTINS {
         cargo.args(["-p", &package(name)]);
     }
     // The outer build's flags target the host; the plugins must not inherit them.
@@ -64,8 +64,10 @@ fn main() {
     embedded.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
-    // Tests find the fixture and built-in components here.
+    // Tests find the built-in components here, and build the test plugins into the same
+    // target directory.
     println!("cargo:rustc-env=DBARENA_BUILT_PLUGIN_DIR={}", out.display());
+    println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
 }
 
 fn package(name: &str) -> String {

@@ -29,7 +29,11 @@ pub const SDK_FILES: &[(&str, &str)] = &[
         "src/protocols/mysql.rs",
         include_str!("../../plugins/sdk/src/protocols/mysql.rs"),
     ),
-    ("wit/engine.wit", include_str!("../../wit/v0.2.0/engine.wit")),
+    (
+        "src/protocols/scram.rs",
+        include_str!("../../plugins/sdk/src/protocols/scram.rs"),
+    ),
+    ("wit/engine.wit", include_str!("../../wit/v0.3.0/engine.wit")),
 ];
 
 /// The wit-bindgen requirement of the vendored SDK (the workspace's).

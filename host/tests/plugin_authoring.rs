@@ -2,6 +2,7 @@
 //! `plugin test` → `plugin install` → `engines`, and the pinning that fails closed.
 
 mod common;
+mod fixtures;
 
 use common::{build_plugin, repo_root, stderr, stdout};
 use std::path::PathBuf;
@@ -47,10 +48,6 @@ impl Env {
     }
 }
 
-fn built_fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("DBARENA_BUILT_PLUGIN_DIR")).join(format!("dbarena_plugin_{}.wasm", name.replace('-', "_")))
-}
-
 #[test]
 fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
     let env = Env::new();
@@ -88,7 +85,7 @@ fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
     assert!(report.contains(" passed, 0 failed"), "{report}");
 
     let installed = env.ok(&["plugin", "install", wasm_arg]);
-    assert!(installed.contains("installed acme-db 0.1.0 (api 0.2.0)"), "{installed}");
+    assert!(installed.contains("installed acme-db 0.1.0 (api 0.3.0)"), "{installed}");
     let engines: serde_json::Value = serde_json::from_str(&env.ok(&["engines", "--json"])).unwrap();
     let acme = engines
         .as_array()
@@ -146,7 +143,7 @@ fn a_new_plugin_builds_passes_conformance_installs_and_is_pinned() {
 #[test]
 fn install_refuses_what_it_cannot_trust() {
     let env = Env::new();
-    let redis = built_fixture("redis");
+    let redis = fixtures::builtin_plugin("redis");
     let redis_arg = redis.to_str().unwrap();
 
     assert!(
@@ -176,7 +173,7 @@ fn install_refuses_what_it_cannot_trust() {
     );
 
     // A plugin that fails conformance is not installed.
-    let err = env.fails(&["plugin", "install", built_fixture("hostile").to_str().unwrap()]);
+    let err = env.fails(&["plugin", "install", fixtures::test_plugin("hostile").to_str().unwrap()]);
     assert!(err.contains("fails the conformance suite"), "{err}");
 
     // Resolution through a registry index, pinned by its sha256.
@@ -212,7 +209,7 @@ fn install_refuses_what_it_cannot_trust() {
 #[test]
 fn plugin_test_reports_which_check_failed() {
     let env = Env::new();
-    let out = env.run(&["plugin", "test", built_fixture("hostile").to_str().unwrap()]);
+    let out = env.run(&["plugin", "test", fixtures::test_plugin("hostile").to_str().unwrap()]);
     assert!(!out.status.success());
     let text = stdout(&out);
     assert!(
@@ -220,7 +217,7 @@ fn plugin_test_reports_which_check_failed() {
         "{text}"
     );
     assert!(text.contains("failed"), "{text}");
-    let out = env.run(&["plugin", "test", built_fixture("fs-importer").to_str().unwrap()]);
+    let out = env.run(&["plugin", "test", fixtures::test_plugin("fs-importer").to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(stdout(&out).contains("wasi:filesystem"), "{}", stdout(&out));
 }

@@ -1,14 +1,20 @@
 //! The plugin runtime against real components: the built-ins, drop-in plugin files, and
 //! hostile plugins that must fail cleanly in bounded time.
 
-use dbarena::plugin::bindings::{Mode, Options};
+use dbarena::plugin::bindings::{Credentials, HandshakeContext, HandshakeOutcome, HandshakeSecrets, Mode, Options};
 use dbarena::plugin::{BUILTIN_PLUGINS, Plugin, PluginFailure, PluginRuntime, PluginSource, conformance};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod fixtures;
+
+/// A built-in's component, or a test plugin's (built on first use).
 fn built(name: &str) -> PathBuf {
-    PathBuf::from(env!("DBARENA_BUILT_PLUGIN_DIR")).join(format!("dbarena_plugin_{}.wasm", name.replace('-', "_")))
+    match name {
+        "hostile" | "fs-importer" => fixtures::test_plugin(name),
+        _ => fixtures::builtin_plugin(name),
+    }
 }
 
 fn runtime() -> PluginRuntime {
@@ -90,7 +96,7 @@ fn engines_json_lists_builtins_and_a_dropped_in_plugin() {
     assert_eq!(ids, ["mongodb", "mysql", "postgres", "redis", "sqlserver"]);
     for e in engines.as_array().unwrap() {
         assert_eq!(e["source"], "builtin");
-        assert_eq!(e["api_version"], "0.2.0");
+        assert_eq!(e["api_version"], "0.3.0");
         assert!(!e["versions"].as_array().unwrap().is_empty());
     }
 
@@ -228,6 +234,130 @@ fn a_panic_is_reported_with_its_message() {
 }
 
 #[test]
+fn a_panic_inside_a_tokio_runtime_is_reported_on_the_calling_thread() {
+    // wasmtime-wasi's synchronous stdio blocks on Tokio and panics inside a runtime; the
+    // async bindings must let the plugin's panic message through on either runtime flavour,
+    // without a helper thread.
+    let caller = std::thread::current().id();
+    for rt in [
+        tokio::runtime::Builder::new_current_thread().build().unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        let (err, on) = rt.block_on(async { (hostile("panic").0, std::thread::current().id()) });
+        assert!(err.to_string().contains("hostile plugin panicked on purpose"), "{err}");
+        assert_eq!(on, caller, "block_on runs the future on the calling thread");
+    }
+}
+
+fn ctx(user: &str, password: &str, database: &str, port: u16) -> HandshakeContext {
+    HandshakeContext {
+        credentials: Credentials {
+            user: user.into(),
+            password: password.into(),
+            database: database.into(),
+        },
+        container_port: port,
+        step: 1,
+    }
+}
+
+/// A PostgreSQL backend message: type, big-endian length (itself included), body.
+fn pg_message(kind: u8, body: &[u8]) -> Vec<u8> {
+    [&[kind][..], &(body.len() as u32 + 4).to_be_bytes(), body].concat()
+}
+
+#[test]
+fn the_scram_proof_fits_the_fuel_budget() {
+    // The step that computes PBKDF2 at PostgreSQL's default 4096 iterations, and at the
+    // largest count the plugin accepts, inside the sandbox.
+    let postgres = load_file(&runtime(), "postgres").unwrap();
+    let secrets = HandshakeSecrets { nonce: vec![7; 32] };
+    let nonce = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let mut fuel = Vec::new();
+    for iterations in [4096, 100_000] {
+        let server_first = format!("r={nonce}server,s=W22ZaJ0SNY7soEsUEjb6gQ==,i={iterations}");
+        // (The SDK refuses counts above 100 000 before hashing; see scram::MAX_ITERATIONS.)
+        let continue_ = pg_message(b'R', &[&11u32.to_be_bytes()[..], server_first.as_bytes()].concat());
+        let started = Instant::now();
+        let outcome = postgres.handshake_step(&ctx("app", "pw", "app", 5432), &secrets, &continue_);
+        println!(
+            "{iterations}: {} fuel in {:?}",
+            postgres.last_fuel_used(),
+            started.elapsed()
+        );
+        let outcome = outcome.unwrap();
+        assert!(
+            matches!(&outcome, HandshakeOutcome::Send(b) if b.windows(2).any(|w| w == b"p=")),
+            "{outcome:?}"
+        );
+        fuel.push(postgres.last_fuel_used());
+    }
+    println!(
+        "SCRAM step fuel: 4096 iterations {}, 100000 iterations {}",
+        fuel[0], fuel[1]
+    );
+    let budget = dbarena::plugin::HANDSHAKE_FUEL_PER_CALL;
+    assert!(fuel[0] < budget / 10, "4096 iterations used {} fuel", fuel[0]);
+    assert!(fuel[1] < budget * 9 / 10, "100000 iterations used {} fuel", fuel[1]);
+}
+
+#[test]
+fn old_plugins_ready_is_unauthenticated_with_a_note() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis-api-0.1.0.wasm");
+    let wasm = std::fs::read(&path).unwrap();
+    let plugin = runtime().load("old", &wasm, PluginSource::File(path)).unwrap();
+    let secrets = HandshakeSecrets { nonce: vec![1; 32] };
+    let outcome = plugin
+        .handshake_step(&ctx("default", "pw", "0", 6379), &secrets, b"+OK\r\n+PONG\r\n")
+        .unwrap();
+    let HandshakeOutcome::Ready(info) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(!info.authenticated);
+    assert_eq!(
+        info.note.as_deref(),
+        Some("plugin built for engine API 0.1.0 does not check credentials")
+    );
+    // The functions 0.3.0 added answer "unsupported" for it.
+    assert!(plugin.init_support().unwrap().is_none());
+    assert!(
+        plugin
+            .apply_credentials(&ctx("a", "b", "c", 1).credentials, &ctx("a", "b", "c", 1).credentials)
+            .is_err()
+    );
+    let at = dbarena::plugin::bindings::Endpoint {
+        host: "127.0.0.1".into(),
+        port: 6379,
+        credentials: ctx("default", "pw", "0", 6379).credentials,
+    };
+    assert_eq!(plugin.client(&at).unwrap().container_shell.command[0], "redis-cli");
+}
+
+#[test]
+fn per_call_cost() {
+    // Not a benchmark gate: prints the cost of one plugin call (fresh store, instance and
+    // call) so changes to the call path can be compared. Bounded loosely to catch a
+    // pathological regression such as a thread or compilation per call.
+    let redis = load_file(&runtime(), "redis").unwrap();
+    let secrets = HandshakeSecrets { nonce: vec![1; 32] };
+    let c = ctx("default", "pw", "0", 6379);
+    for _ in 0..20 {
+        redis.handshake_step(&c, &secrets, b"+OK\r\n").unwrap();
+    }
+    let n = 500;
+    let start = Instant::now();
+    for _ in 0..n {
+        redis.handshake_step(&c, &secrets, b"+OK\r\n").unwrap();
+    }
+    let per_call = start.elapsed() / n;
+    println!("per-call cost: {per_call:?}");
+    assert!(per_call < Duration::from_millis(5), "{per_call:?}");
+}
+
+#[test]
 fn lies_in_the_spec_are_rejected_by_validation() {
     for (behaviour, expected) in [
         ("giant-string", "image"),
@@ -311,8 +441,8 @@ fn patch(mut bytes: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
 fn a_plugin_for_an_unsupported_api_version_names_both_versions() {
     // The same component, re-labelled as built against a future contract 9.1.0.
     let wasm = std::fs::read(built("redis")).unwrap();
-    let wasm = patch(wasm, b"dbarena:engine/plugin@0.2.0", b"dbarena:engine/plugin@9.1.0");
-    let wasm = patch(wasm, b"dbarena:engine/types@0.2.0", b"dbarena:engine/types@9.1.0");
+    let wasm = patch(wasm, b"dbarena:engine/plugin@0.3.0", b"dbarena:engine/plugin@9.1.0");
+    let wasm = patch(wasm, b"dbarena:engine/types@0.3.0", b"dbarena:engine/types@9.1.0");
     let err = runtime()
         .load("future.wasm", &wasm, PluginSource::Builtin)
         .err()
@@ -320,7 +450,7 @@ fn a_plugin_for_an_unsupported_api_version_names_both_versions() {
     assert!(matches!(err, PluginFailure::UnsupportedApi { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("future.wasm") && text.contains("9.1.0") && text.contains("supports 0.2.0, 0.1.0"),
+        text.contains("future.wasm") && text.contains("9.1.0") && text.contains("supports 0.3.0, 0.2.0, 0.1.0"),
         "{text}"
     );
 }
@@ -342,7 +472,7 @@ fn a_frozen_plugin_built_against_api_0_1_0_still_loads_and_conforms() {
 
     // The same engine built today targets the grown contract and has its settings.
     let current = load_file(&runtime(), "redis").unwrap();
-    assert_eq!(current.api_version, "0.2.0");
+    assert_eq!(current.api_version, "0.3.0");
     let settings = current.settings().unwrap();
     assert!(
         settings.iter().any(|s| s.name == "REDIS_MAXMEMORY_POLICY"),

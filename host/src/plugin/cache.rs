@@ -17,12 +17,9 @@ pub struct ComponentCache {
 
 impl ComponentCache {
     pub fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Self {
-        let mut hasher = std::hash::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
         Self {
             dir,
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: engine_key(engine),
         }
     }
 
@@ -56,7 +53,47 @@ fn store(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     super::write_atomically(dir, path, bytes)
 }
 
+/// The part of an entry's name that ties it to this engine configuration and host version:
+/// the first 16 bytes of sha256 over wasmtime's compatibility hash and the crate version.
+/// Unlike `DefaultHasher`, whose algorithm may change between Rust releases, sha256 keeps the
+/// name stable for as long as its inputs are.
+fn engine_key(engine: &wasmtime::Engine) -> String {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..16])
+}
+
+/// Feeds a `Hash` implementation's bytes into sha256.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        unreachable!("only the sha256 digest is used")
+    }
+}
+
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_key_is_stable_and_follows_the_configuration() {
+        let engine = wasmtime::Engine::default();
+        let key = engine_key(&engine);
+        assert_eq!(key.len(), 32);
+        assert_eq!(key, engine_key(&wasmtime::Engine::default()));
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        let fuel = wasmtime::Engine::new(&config).unwrap();
+        assert_ne!(key, engine_key(&fuel));
+    }
 }

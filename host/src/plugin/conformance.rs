@@ -1,7 +1,9 @@
 //! The conformance suite every engine plugin must pass: a readable, check-by-check report
 //! of what the host relies on beyond what validation alone can see.
 
-use super::bindings::{Credentials, Endpoint, HandshakeContext, HandshakeVerdict, Mode, Options, Probe};
+use super::bindings::{
+    Credentials, Endpoint, HandshakeContext, HandshakeOutcome, HandshakeSecrets, Mode, Options, Probe,
+};
 use super::{Plugin, PluginFailure};
 use serde::Serialize;
 
@@ -83,6 +85,47 @@ impl Suite {
 
 fn failure(e: PluginFailure) -> String {
     e.to_string()
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Feeds each reply at steps 0 to 3; none may be judged ready.
+fn never_ready(
+    plugin: &Plugin,
+    ctx: &HandshakeContext,
+    secrets: &HandshakeSecrets,
+    replies: &[&[u8]],
+) -> Result<String, String> {
+    for step in 0..4 {
+        let ctx = HandshakeContext { step, ..ctx.clone() };
+        for reply in replies {
+            match plugin.handshake_step(&ctx, secrets, reply) {
+                Ok(HandshakeOutcome::Ready(_)) => {
+                    return Err(format!(
+                        "judged {:?}… at step {step} as ready",
+                        String::from_utf8_lossy(&reply[..reply.len().min(24)])
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(failure(e)),
+            }
+        }
+    }
+    Ok(format!("{} replies at steps 0-3", replies.len()))
+}
+
+/// Wrong-password answers of common protocols, byte for byte as their servers send them.
+fn rejections() -> Vec<&'static [u8]> {
+    vec![
+        // PostgreSQL ErrorResponse 28P01.
+        b"E\0\0\0\x63SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"app\"\0Fauth.c\0L326\0Rauth_failed\0\0",
+        // MySQL ERR 1045 (28000) after the handshake response (sequence 2).
+        b"\x49\0\0\x02\xff\x15\x04#28000Access denied for user 'root'@'172.17.0.1' (using password: YES)",
+        // Redis -WRONGPASS to AUTH, then -NOAUTH to PING.
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n",
+    ]
 }
 
 /// Runs every check against a loaded plugin.
@@ -171,30 +214,36 @@ pub fn run(plugin: &Plugin) -> Report {
         container_port: port,
         step: 0,
     };
+    let secrets = HandshakeSecrets {
+        nonce: (0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect(),
+    };
     suite.check(
         "handshake start is callable",
         plugin
-            .handshake_start(&ctx)
+            .handshake_start(&ctx, &secrets)
             .map(|b| format!("{} bytes", b.len()))
             .map_err(failure),
     );
     suite.check("no reply is never ready", {
-        match plugin.handshake_step(&ctx, &[]) {
-            Ok(HandshakeVerdict::Ready) => Err("judged an empty reply as ready".into()),
+        match plugin.handshake_step(&ctx, &secrets, &[]) {
+            Ok(HandshakeOutcome::Ready(_)) => Err("judged an empty reply as ready".into()),
             Ok(v) => Ok(format!("{v:?}")),
             Err(e) => Err(failure(e)),
         }
     });
-    suite.check("garbage replies are never ready", {
-        let garbage: [&[u8]; 3] = [&[0u8; 64], b"HTTP/1.1 400 Bad Request\r\n\r\n", &[0xff; 300]];
-        garbage
-            .iter()
-            .try_for_each(|g| match plugin.handshake_step(&ctx, g) {
-                Ok(HandshakeVerdict::Ready) => Err(format!("judged {} garbage bytes as ready", g.len())),
-                Ok(_) => Ok(()),
-                Err(e) => Err(failure(e)),
-            })
-            .map(|_| String::new())
+    suite.check("garbage replies are never ready, at any step", {
+        let garbage: [&[u8]; 4] = [
+            &[0u8; 64],
+            b"HTTP/1.1 400 Bad Request\r\n\r\n",
+            &[0xff; 300],
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+        ];
+        never_ready(plugin, &ctx, &secrets, &garbage)
+    });
+    suite.check("rejected credentials are never ready", {
+        // What PostgreSQL, MySQL/MariaDB and Redis answer to a wrong password, at the step
+        // where each arrives: whatever the plugin's protocol, none of these means ready.
+        never_ready(plugin, &ctx, &secrets, &rejections())
     });
 
     suite.check("connection URL encodes credentials and names the endpoint", {
@@ -224,6 +273,29 @@ pub fn run(plugin: &Plugin) -> Report {
             .map(|s| format!("{} settings", s.len()))
             .map_err(failure),
     );
+
+    suite.check("clients and data functions give valid answers", {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 54321,
+            credentials: spec.credentials.clone(),
+        };
+        (|| {
+            let forms = plugin.connection_forms(&at)?;
+            let client = plugin.client(&at)?;
+            let init = plugin.init_support()?;
+            let plan = plugin.data_plan(&default)?;
+            Ok::<_, PluginFailure>(format!(
+                "{} connection forms, host shell: {}, query: {}, init scripts: {}, data plan: {}",
+                forms.len(),
+                yes(client.host_shell.is_some()),
+                yes(client.query.is_some()),
+                yes(init.is_some()),
+                yes(plan.is_some()),
+            ))
+        })()
+        .map_err(failure)
+    });
 
     suite.check("a typical call stays well within the fuel budget", {
         let _ = plugin.container_spec(&default);

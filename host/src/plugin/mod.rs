@@ -14,7 +14,7 @@ pub use cache::sha256_hex;
 pub use error::PluginFailure;
 pub use registry::{Entry, PluginRegistry};
 pub use runtime::{Plugin, PluginRuntime, PluginSource};
-pub use sandbox::{EPOCH_TICK, EPOCH_TICKS_PER_CALL, FUEL_PER_CALL, MEMORY_LIMIT_BYTES};
+pub use sandbox::{EPOCH_TICK, EPOCH_TICKS_PER_CALL, FUEL_PER_CALL, HANDSHAKE_FUEL_PER_CALL, MEMORY_LIMIT_BYTES};
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));

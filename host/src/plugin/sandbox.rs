@@ -9,6 +9,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Fuel for one call; a typical call uses ~10^4, an endless loop burns this in milliseconds.
 pub const FUEL_PER_CALL: u64 = 100_000_000;
+/// Fuel for one `handshake-step` call, which may derive a key: SCRAM's PBKDF2 costs ~11.7k
+/// fuel per iteration in the sandbox (measured: 4096 iterations, PostgreSQL's default, take
+/// 48 M fuel and ~2.5 ms), so the SDK's cap of 100 000 iterations (~1.2 G) fits with room to
+/// spare. An endless loop still ends here in well under a second.
+pub const HANDSHAKE_FUEL_PER_CALL: u64 = 1_500_000_000;
 /// Wall-clock backstop for one call, in epoch ticks of [`EPOCH_TICK`].
 pub const EPOCH_TICKS_PER_CALL: u64 = 100;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -1,7 +1,10 @@
 //! Checks every value a plugin returns before the host acts on it. A plugin is untrusted:
 //! a bad image reference, env name or path must become a clear error, never a Docker call.
 
-use super::bindings::{ConnectionInfo, ContainerSpec, EngineInfo, HandshakeVerdict, Probe, Setting};
+use super::bindings::{
+    ClientCommands, CompanionSpec, ConnectionForm, ConnectionInfo, ContainerSpec, DataPlan, EngineInfo, ExecStep,
+    HandshakeOutcome, InitSupport, Probe, Setting,
+};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -14,6 +17,8 @@ const MAX_HANDSHAKE_BYTES: usize = 64 << 10;
 const MAX_STARTUP_SECS: u32 = 3600;
 const MIN_MEMORY_BYTES: u64 = 6 << 20; // Docker's own minimum
 const MAX_TMPFS_BYTES: u64 = 64 << 30;
+/// Query text or SQL an exec step feeds on stdin.
+const MAX_STDIN_BYTES: usize = 1 << 20;
 
 static ENGINE_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9-]{0,31}$").unwrap());
 static VERSION_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").unwrap());
@@ -23,14 +28,18 @@ static FIELD_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9
 static IMAGE_REF: LazyLock<Regex> = LazyLock::new(|| {
     let component = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
     let domain = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?";
-    let tag = r"[\w][\w.-]{0,127}";
+    // ASCII classes: Unicode-aware `\w` made this regex take tens of milliseconds to
+    // compile, on every start-up (Docker tags are ASCII anyway).
+    let tag = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
     let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
     Regex::new(&format!(
         r"^(?:{domain}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$"
     ))
     .unwrap()
 });
-static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").unwrap());
+static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+static FORM_KIND: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9-]{0,31}$").unwrap());
+static SUFFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\.[A-Za-z0-9][A-Za-z0-9.]{0,15}$").unwrap());
 
 /// Truncates untrusted text for display, on a character boundary.
 pub fn clip(text: &str, max: usize) -> String {
@@ -266,12 +275,121 @@ pub fn handshake_bytes(bytes: &[u8]) -> Check {
     Ok(())
 }
 
-pub fn handshake_verdict(verdict: &HandshakeVerdict) -> Check {
-    match verdict {
-        HandshakeVerdict::Send(bytes) => handshake_bytes(bytes),
-        HandshakeVerdict::NotYet(reason) | HandshakeVerdict::Failed(reason) => text("reason", reason, 4096),
-        HandshakeVerdict::Ready | HandshakeVerdict::NeedMore => Ok(()),
+pub fn handshake_outcome(outcome: &HandshakeOutcome) -> Check {
+    match outcome {
+        HandshakeOutcome::Send(bytes) => handshake_bytes(bytes),
+        HandshakeOutcome::NotYet(reason) | HandshakeOutcome::Failed(reason) => text("reason", reason, 4096),
+        HandshakeOutcome::Ready(info) => {
+            if let Some(version) = &info.server_version {
+                printable("server version", version, 128)?;
+            }
+            match (&info.note, info.authenticated) {
+                (Some(note), _) => printable("note", note, 1024),
+                (None, true) => Ok(()),
+                (None, false) => Err("an unauthenticated ready must say why in its note".into()),
+            }
+        }
+        HandshakeOutcome::NeedMore => Ok(()),
     }
+}
+
+/// A command run in the container: a non-empty argv, env, bounded stdin.
+fn exec_step(what: &str, step: &ExecStep) -> Check {
+    printable(&format!("{what} description"), &step.description, MAX_SHORT)?;
+    if step.command.is_empty() || step.command[0].is_empty() {
+        return Err(format!("{what} '{}' has an empty command", clip(&step.description, 80)));
+    }
+    args(&format!("{what} command"), &step.command)?;
+    env_pairs(&format!("{what} env"), &step.env)?;
+    if let Some(stdin) = &step.stdin
+        && stdin.len() > MAX_STDIN_BYTES
+    {
+        return Err(format!(
+            "{what} stdin is {} bytes (limit {MAX_STDIN_BYTES})",
+            stdin.len()
+        ));
+    }
+    Ok(())
+}
+
+pub fn exec_steps(what: &str, steps: &[ExecStep]) -> Check {
+    list_len(what, steps, 64)?;
+    steps.iter().try_for_each(|step| exec_step(what, step))
+}
+
+pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
+    list_len("connection forms", forms, 32)?;
+    for form in forms {
+        matches(
+            &FORM_KIND,
+            "connection form kind",
+            &form.kind,
+            "a short key (lowercase letters, digits, '-')",
+        )?;
+        if let Some(name) = &form.env_name {
+            matches(
+                &ENV_NAME,
+                "connection form env name",
+                name,
+                "a valid name ([A-Za-z_][A-Za-z0-9_]*)",
+            )?;
+        }
+        printable(&format!("{} connection form", form.kind), &form.value, 4096)?;
+    }
+    Ok(())
+}
+
+pub fn client_commands(client: &ClientCommands) -> Check {
+    if let Some(shell) = &client.host_shell {
+        if shell.is_empty() || shell[0].is_empty() {
+            return Err("host shell command is empty".into());
+        }
+        args("host shell", shell)?;
+    }
+    exec_step("container shell", &client.container_shell)?;
+    if let Some(query) = &client.query {
+        exec_step("query runner", query)?;
+    }
+    Ok(())
+}
+
+pub fn init_support(support: &InitSupport) -> Check {
+    if let Some(dir) = &support.directory {
+        absolute_path("init script directory", dir)?;
+    }
+    list_len("init script suffixes", &support.suffixes, 16)?;
+    for suffix in &support.suffixes {
+        matches(&SUFFIX, "init script suffix", suffix, "a file suffix like \".sql\"")?;
+    }
+    if support.suffixes.is_empty() {
+        return Err("init support names no file suffixes".into());
+    }
+    Ok(())
+}
+
+pub fn data_plan(plan: &DataPlan) -> Check {
+    if plan.paths.is_empty() {
+        return Err("data plan names no paths".into());
+    }
+    list_len("data plan paths", &plan.paths, 16)?;
+    plan.paths.iter().try_for_each(|p| absolute_path("data plan path", p))?;
+    exec_steps("quiesce step", &plan.quiesce)
+}
+
+pub fn companion_spec(companion: &CompanionSpec) -> Check {
+    container_spec(&companion.spec)?;
+    list_len("companion files", &companion.files, 32)?;
+    for (path, content) in &companion.files {
+        absolute_path("companion file", path)?;
+        if content.len() > MAX_VALUE * 8 {
+            return Err(format!(
+                "companion file {path} is {} bytes (limit {})",
+                content.len(),
+                MAX_VALUE * 8
+            ));
+        }
+    }
+    exec_steps("reload step", &companion.reload)
 }
 
 pub fn settings(settings: &[Setting]) -> Check {

@@ -11,8 +11,7 @@
 //! credentials the image first runs a temporary `mongod --bind_ip 127.0.0.1`, so any answer
 //! over the published port comes from the real server. `hello` needs no authentication.
 
-use dbarena_plugin_sdk::bytes::{Reader, Writer};
-use dbarena_plugin_sdk::field_error;
+use dbarena_plugin_sdk::bytes::{Reader, Writer, not_protocol};
 use dbarena_plugin_sdk::prelude::*;
 
 pub struct Mongodb;
@@ -82,15 +81,6 @@ fn wired_tiger_cache_gb(limit: u64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
-/// A host name as it goes in a URL authority: IPv6 literals in brackets.
-fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
 impl Engine for Mongodb {
     fn info() -> EngineInfo {
         EngineInfo {
@@ -117,12 +107,7 @@ impl Engine for Mongodb {
         check_text("password", &opts.password)?;
         let database = opts.database.clone().unwrap_or_else(|| "test".into());
         check_database(&database)?;
-        if let Some((key, _)) = opts.extra.iter().find(|(k, _)| MANAGED_ENV.contains(&k.as_str())) {
-            return Err(field_error(
-                "env",
-                format!("'{key}' is managed by dbarena; use --user, --password and --database instead"),
-            ));
-        }
+        reject_managed_env(&opts.extra, MANAGED_ENV)?;
 
         let mut cmd = vec!["mongod".to_string()];
         if opts.mode == Mode::Fast {
@@ -140,7 +125,7 @@ impl Engine for Mongodb {
             .extend(opts.extra.clone());
 
         Ok(ContainerSpec {
-            image: format!("{}:{}", v.image_repository, v.image_tag),
+            image: image(v),
             env: env.build(),
             entrypoint: None,
             cmd,
@@ -164,11 +149,11 @@ impl Engine for Mongodb {
         })
     }
 
-    fn handshake_start(_ctx: HandshakeContext) -> Vec<u8> {
+    fn handshake_start(_ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
         hello_message()
     }
 
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
+    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
         judge_reply(&received)
     }
 
@@ -246,25 +231,25 @@ fn hello_message() -> Vec<u8> {
 ///   `hello`) will not change by waiting: failed, with `errmsg`.
 /// - Incomplete message (by `messageLength`): need more.
 /// - Anything else, including a legacy OP_REPLY, is not a supported MongoDB: failed.
-fn judge_reply(received: &[u8]) -> HandshakeVerdict {
+fn judge_reply(received: &[u8]) -> HandshakeOutcome {
     let mut r = Reader::new(received);
     let Some(len) = r.i32_le() else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     if !(21..=MAX_MESSAGE_LEN).contains(&len) {
         return not_mongo(received);
     }
     let (Some(_request_id), Some(response_to), Some(op_code)) = (r.i32_le(), r.i32_le(), r.i32_le()) else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     if op_code == OP_REPLY {
-        return HandshakeVerdict::Failed("the server answered with a legacy OP_REPLY; MongoDB 6+ expected".into());
+        return HandshakeOutcome::Failed("the server answered with a legacy OP_REPLY; MongoDB 6+ expected".into());
     }
     if op_code != OP_MSG || response_to != REQUEST_ID {
         return not_mongo(received);
     }
     let Some(rest) = r.take(len as usize - 16) else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     let mut body = Reader::new(rest);
     let Some(flags) = body.u32_le() else {
@@ -294,15 +279,15 @@ fn judge_reply(received: &[u8]) -> HandshakeVerdict {
     not_mongo(received)
 }
 
-fn judge_hello(elements: &[(&[u8], Value)]) -> HandshakeVerdict {
+fn judge_hello(elements: &[(&[u8], Value)]) -> HandshakeOutcome {
     let field = |name: &[u8]| elements.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
     let ok = match field(b"ok") {
         Some(Value::Number(n)) => *n == 1.0,
         Some(Value::Bool(b)) => *b,
-        _ => return HandshakeVerdict::Failed("the hello reply has no ok field".into()),
+        _ => return HandshakeOutcome::Failed("the hello reply has no ok field".into()),
     };
     if ok {
-        return HandshakeVerdict::Ready;
+        return ready_unauthenticated(None, NOTE);
     }
     let code = match field(b"code") {
         Some(Value::Number(n)) => *n as i64,
@@ -314,9 +299,9 @@ fn judge_hello(elements: &[(&[u8], Value)]) -> HandshakeVerdict {
     };
     let text = format!("hello failed with code {code}: {message}");
     if TRANSIENT_CODES.contains(&code) {
-        HandshakeVerdict::NotYet(text)
+        HandshakeOutcome::NotYet(text)
     } else {
-        HandshakeVerdict::Failed(text)
+        HandshakeOutcome::Failed(text)
     }
 }
 
@@ -384,10 +369,12 @@ fn bson_elements(doc: &[u8]) -> Option<Vec<(&[u8], Value<'_>)>> {
     }
 }
 
-fn not_mongo(received: &[u8]) -> HandshakeVerdict {
-    let head: Vec<String> = received.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    HandshakeVerdict::Failed(format!("not a MongoDB OP_MSG reply (starts with {})", head.join(" ")))
+fn not_mongo(received: &[u8]) -> HandshakeOutcome {
+    not_protocol("MongoDB OP_MSG reply", received)
 }
+
+/// Why a passing handshake did not prove the credentials.
+const NOTE: &str = "the MongoDB hello exchange does not log in (SCRAM over OP_MSG is not implemented yet), so the credentials were not checked";
 
 register!(Mongodb);
 
@@ -408,8 +395,8 @@ mod tests {
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> HandshakeVerdict {
-        Mongodb::handshake_step(ctx(), bytes.to_vec())
+    fn judge(bytes: &[u8]) -> HandshakeOutcome {
+        Mongodb::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
     }
 
     fn opts() -> Options {
@@ -469,16 +456,16 @@ mod tests {
         ]
         .concat();
         assert_eq!(expected.len(), 52);
-        assert_eq!(Mongodb::handshake_start(ctx()), expected);
+        assert_eq!(Mongodb::handshake_start(ctx(), testing::secrets()), expected);
     }
 
     #[test]
     fn ok_reply_is_ready_and_partial_needs_more() {
         let ok = hello_ok();
         assert_eq!(ok.len(), 78);
-        assert_eq!(judge(&ok), HandshakeVerdict::Ready);
+        assert_eq!(judge(&ok), ready_unauthenticated(None, NOTE));
         for cut in [0, 3, 4, 15, 16, 40, ok.len() - 1] {
-            assert_eq!(judge(&ok[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&ok[..cut]), HandshakeOutcome::NeedMore, "cut at {cut}");
         }
         // ok as int32 1, and a trailing CRC-32C (flag bit 0).
         let mut crc = [&[
@@ -489,7 +476,7 @@ mod tests {
         assert_eq!(crc.len(), 16 + 4 + 1 + 13);
         crc[0] = crc.len() as u8 + 4;
         crc.extend([0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(judge(&crc), HandshakeVerdict::Ready);
+        assert_eq!(judge(&crc), ready_unauthenticated(None, NOTE));
     }
 
     #[test]
@@ -498,12 +485,12 @@ mod tests {
         assert_eq!(shutdown.len(), 74);
         assert_eq!(
             judge(&shutdown),
-            HandshakeVerdict::NotYet("hello failed with code 91: shutting down".into())
+            HandshakeOutcome::NotYet("hello failed with code 91: shutting down".into())
         );
         let unknown = hello_error(b"no such cmd!!", 59);
         assert_eq!(
             judge(&unknown),
-            HandshakeVerdict::Failed("hello failed with code 59: no such cmd!!".into())
+            HandshakeOutcome::Failed("hello failed with code 59: no such cmd!!".into())
         );
     }
 
@@ -511,18 +498,18 @@ mod tests {
     fn garbage_and_foreign_replies_fail() {
         assert!(matches!(
             judge(b"HTTP/1.1 400 Bad Request\r\n"),
-            HandshakeVerdict::Failed(_)
+            HandshakeOutcome::Failed(_)
         ));
         let mut other_request = hello_ok();
         other_request[8] = 7; // responseTo another request
-        assert!(matches!(judge(&other_request), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(&other_request), HandshakeOutcome::Failed(_)));
         let mut legacy = hello_ok();
         legacy[12] = 1; // OP_REPLY
         legacy[13] = 0;
-        assert!(matches!(judge(&legacy), HandshakeVerdict::Failed(m) if m.contains("OP_REPLY")));
+        assert!(matches!(judge(&legacy), HandshakeOutcome::Failed(m) if m.contains("OP_REPLY")));
         let mut bad_doc = hello_ok();
         bad_doc[21] = 0x40; // document length disagrees with the message
-        assert!(matches!(judge(&bad_doc), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(&bad_doc), HandshakeOutcome::Failed(_)));
     }
 
     #[test]

@@ -9,13 +9,13 @@
 //! The server flags are accepted by MariaDB as well (its image also reads the `MYSQL_*`
 //! variables), so a MariaDB image can stand in.
 //!
-//! Readiness is the server greeting through the published port: on first start the image
-//! runs a temporary server with `--skip-networking`, so a greeting over TCP comes from the
-//! real server.
+//! Readiness is a login through the published port with the instance's credentials (the
+//! SDK's `protocols::mysql`), so "ready" means the printed URL works: on first start the
+//! image runs a temporary server with `--skip-networking`, so a greeting over TCP comes from
+//! the real server.
 
-use dbarena_plugin_sdk::field_error;
 use dbarena_plugin_sdk::prelude::*;
-use dbarena_plugin_sdk::protocols::mysql::judge_greeting;
+use dbarena_plugin_sdk::protocols::mysql;
 
 pub struct Mysql;
 
@@ -90,15 +90,6 @@ fn check_database(name: &str) -> Result<(), PluginError> {
     }
 }
 
-/// A host name as it goes in a URL authority: IPv6 literals in brackets.
-fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
 impl Engine for Mysql {
     fn info() -> EngineInfo {
         EngineInfo {
@@ -131,12 +122,7 @@ impl Engine for Mysql {
         let database = opts.database.clone().unwrap_or_else(|| "app".into());
         check_database(&database)?;
         check_quotable("password", &opts.password)?;
-        if let Some((key, _)) = opts.extra.iter().find(|(k, _)| MANAGED_ENV.contains(&k.as_str())) {
-            return Err(field_error(
-                "env",
-                format!("'{key}' is managed by dbarena; use --user, --password and --database instead"),
-            ));
-        }
+        reject_managed_env(&opts.extra, MANAGED_ENV)?;
 
         let mut cmd = vec!["mysqld".to_string()];
         if opts.mode == Mode::Fast {
@@ -167,7 +153,7 @@ impl Engine for Mysql {
             .extend(opts.extra.clone());
 
         Ok(ContainerSpec {
-            image: format!("{}:{}", v.image_repository, v.image_tag),
+            image: image(v),
             env: env.build(),
             entrypoint: None,
             cmd,
@@ -183,7 +169,7 @@ impl Engine for Mysql {
             readiness: Readiness {
                 probes: vec![Probe::Handshake(HandshakeProbe {
                     container_port: PORT,
-                    description: "MySQL greeting".into(),
+                    description: "MySQL login".into(),
                 })],
                 // Data-directory initialisation alone takes 7-14 s, more on slow disks.
                 startup_timeout_secs: 120,
@@ -191,8 +177,8 @@ impl Engine for Mysql {
         })
     }
 
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
-        judge_greeting(&received)
+    fn handshake_step(ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
+        mysql::handshake_step(&ctx.credentials, &received)
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
@@ -246,8 +232,8 @@ mod tests {
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> HandshakeVerdict {
-        Mysql::handshake_step(ctx(), bytes.to_vec())
+    fn judge(bytes: &[u8]) -> HandshakeOutcome {
+        Mysql::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
     }
 
     fn opts() -> Options {
@@ -280,73 +266,54 @@ mod tests {
 
     #[test]
     fn server_speaks_first() {
-        assert!(Mysql::handshake_start(ctx()).is_empty());
+        assert!(Mysql::handshake_start(ctx(), testing::secrets()).is_empty());
     }
 
     #[test]
-    fn protocol_10_greeting_is_ready_and_partial_needs_more() {
+    fn greeting_is_answered_with_a_caching_sha2_login_and_partial_needs_more() {
         let greeting = greeting_8_4();
         assert_eq!(greeting.len(), 4 + 0x49);
-        assert_eq!(judge(&greeting), HandshakeVerdict::Ready);
-        // MariaDB 10.11 greets with the "5.5.5-" version prefix.
-        let mariadb = [&[0x13, 0, 0, 0, 0x0a][..], b"5.5.5-10.11.9\0", &[3, 0, 0, 0]].concat();
-        assert_eq!(judge(&mariadb), HandshakeVerdict::Ready);
+        let scramble = b"\x1a\x2b\x3c\x4d\x5e\x6f\x70\x01\x11\x22\x33\x44\x55\x66\x77\x08\x09\x0a\x0b\x0c";
+        let HandshakeOutcome::Send(reply) = judge(&greeting) else {
+            panic!("a greeting is answered");
+        };
+        assert_eq!(reply[3], 1, "sequence 1");
+        let auth = mysql::caching_sha2_password("pw", scramble);
+        assert!(reply.windows(33).any(|w| w[0] == 32 && w[1..] == auth[..]));
+        assert!(reply.ends_with(b"root\0".as_slice()) || reply.windows(5).any(|w| w == b"root\0"));
+        assert!(reply.ends_with(b"app\0caching_sha2_password\0"));
         for cut in [0, 2, 4, 5, 40, greeting.len() - 1] {
-            assert_eq!(judge(&greeting[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&greeting[..cut]), HandshakeOutcome::NeedMore, "cut at {cut}");
         }
     }
 
     #[test]
-    fn busy_errors_are_not_yet_and_others_fail() {
-        // ERR packet 1040 without SQLSTATE marker, as sent before the handshake.
+    fn wrong_password_fails_with_the_server_message() {
+        let message = b"Access denied for user 'root'@'172.17.0.1' (using password: YES)";
+        let err = [
+            &[(9 + message.len()) as u8, 0, 0, 2, 0xff, 0x15, 0x04, b'#'][..],
+            b"28000",
+            message,
+        ]
+        .concat();
+        assert_eq!(
+            judge(&err),
+            HandshakeOutcome::Failed(
+                "ERROR 1045 (28000): Access denied for user 'root'@'172.17.0.1' (using password: YES)".into()
+            )
+        );
+        // ERR 1040 before the handshake: busy, not broken.
         let too_many = [&[0x17, 0, 0, 0, 0xff, 0x10, 0x04][..], b"Too many connections"].concat();
-        assert_eq!(too_many.len(), 4 + 0x17);
-        assert_eq!(
-            judge(&too_many),
-            HandshakeVerdict::NotYet("MySQL error 1040: Too many connections".into())
-        );
-        // 1053 with a SQLSTATE marker.
-        let shutdown = [
-            &[0x24, 0, 0, 1, 0xff, 0x1d, 0x04][..],
-            b"#08S01Server shutdown in progress",
-        ]
-        .concat();
-        assert_eq!(shutdown.len(), 4 + 0x24);
-        assert_eq!(
-            judge(&shutdown),
-            HandshakeVerdict::NotYet("MySQL error 1053: Server shutdown in progress".into())
-        );
-        let host = [
-            &[0x43, 0, 0, 0, 0xff, 0x6a, 0x04][..],
-            b"Host '172.17.0.1' is not allowed to connect to this MySQL server",
-        ]
-        .concat();
-        assert_eq!(host.len(), 4 + 0x43);
-        assert!(
-            matches!(judge(&host), HandshakeVerdict::Failed(m) if m.starts_with("MySQL error 1130: Host '172.17.0.1'"))
-        );
-        let blocked = [&[0x0a, 0, 0, 0, 0xff, 0x69, 0x04][..], b"blocked"].concat();
-        assert!(
-            matches!(judge(&blocked), HandshakeVerdict::Failed(m) if m.contains("1129") && m.contains("flush-hosts"))
-        );
-        assert_eq!(judge(&too_many[..10]), HandshakeVerdict::NeedMore);
+        assert!(matches!(judge(&too_many), HandshakeOutcome::NotYet(_)));
     }
 
     #[test]
     fn garbage_fails() {
         assert!(matches!(
             judge(b"HTTP/1.1 400 Bad Request\r\n"),
-            HandshakeVerdict::Failed(_)
+            HandshakeOutcome::Failed(_)
         ));
-        assert!(matches!(
-            judge(&[0x05, 0, 0, 0, 0x09, b'4', b'.', b'1', 0]),
-            HandshakeVerdict::Failed(_)
-        ));
-        assert!(matches!(judge(&[0, 0, 0, 0]), HandshakeVerdict::Failed(_)));
-        assert!(matches!(
-            judge(&[0x03, 0, 0, 0, 0x0a, b'8', b'.']),
-            HandshakeVerdict::Failed(_)
-        ));
+        assert!(matches!(judge(&[0, 0, 0, 0]), HandshakeOutcome::Failed(_)));
     }
 
     #[test]

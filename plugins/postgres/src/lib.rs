@@ -4,13 +4,17 @@
 //! Defaults: user `postgres` (the image default) and database = the user name (the image
 //! default for `POSTGRES_DB`), so `--user app` gives database `app`.
 //!
-//! Readiness is one StartupMessage through the published port. On first start the image runs
-//! a temporary server with `listen_addresses=''` (socket only), so any protocol answer over
+//! Readiness is a full login through the published port: StartupMessage, then SCRAM-SHA-256
+//! (or MD5, or cleartext, whatever the server asks for) with the instance's credentials, up
+//! to ReadyForQuery. So "ready" means the printed URL works, and a wrong password or a
+//! missing database fails with the server's message. On first start the image runs a
+//! temporary server with `listen_addresses=''` (socket only), so any protocol answer over
 //! TCP comes from the real server.
 
-use dbarena_plugin_sdk::bytes::{Reader, Writer};
-use dbarena_plugin_sdk::field_error;
+use dbarena_plugin_sdk::bytes::{Reader, Writer, not_protocol};
 use dbarena_plugin_sdk::prelude::*;
+use dbarena_plugin_sdk::protocols::scram;
+use md5::{Digest, Md5};
 
 pub struct Postgres;
 
@@ -72,15 +76,6 @@ fn shared_buffers(limit: u64) -> String {
     }
 }
 
-/// A host name as it goes in a URL authority: IPv6 literals in brackets.
-fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
 impl Engine for Postgres {
     fn info() -> EngineInfo {
         EngineInfo {
@@ -123,12 +118,7 @@ impl Engine for Postgres {
                 "must not contain control characters or line breaks",
             ));
         }
-        if let Some((key, _)) = opts.extra.iter().find(|(k, _)| MANAGED_ENV.contains(&k.as_str())) {
-            return Err(field_error(
-                "env",
-                format!("'{key}' is managed by dbarena; use --user, --password and --database instead"),
-            ));
-        }
+        reject_managed_env(&opts.extra, MANAGED_ENV)?;
 
         let fast = opts.mode == Mode::Fast;
         let mut cmd = vec!["postgres".to_string()];
@@ -154,7 +144,7 @@ impl Engine for Postgres {
         };
 
         Ok(ContainerSpec {
-            image: format!("{}:{}", v.image_repository, v.image_tag),
+            image: image(v),
             env: env.build(),
             entrypoint: None,
             cmd,
@@ -177,12 +167,15 @@ impl Engine for Postgres {
         })
     }
 
-    fn handshake_start(ctx: HandshakeContext) -> Vec<u8> {
+    fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
         startup_message(&ctx.credentials.user, &ctx.credentials.database)
     }
 
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
-        judge_startup_reply(&received)
+    fn handshake_step(ctx: HandshakeContext, secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
+        match scram::client_nonce(&secrets.nonce) {
+            Some(nonce) => judge(&ctx.credentials, &nonce, &received),
+            None => HandshakeOutcome::Failed("the host supplied no handshake nonce".into()),
+        }
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
@@ -230,57 +223,156 @@ fn startup_message(user: &str, database: &str) -> Vec<u8> {
     w.patch_u32_be(0, len).finish()
 }
 
-/// Judges the server's answer to the StartupMessage.
+/// Judges what the server sent since our last message. Every step is rebuilt from
+/// `received` alone (plugins keep no state): each authentication request carries what its
+/// answer needs, and the host clears `received` after every send.
 ///
-/// - `R` AuthenticationRequest of any kind (ok, cleartext, MD5, SASL, GSS): the postmaster
-///   forked a backend that is authenticating us, so it accepts clients: ready.
-/// - `E` with SQLSTATE 57P03 (cannot_connect_now: starting up, shutting down, in recovery)
-///   or 53300 (too_many_connections): the server is up but busy: not yet.
-/// - Any other `E` (28000 no pg_hba entry, 3D000, 08P01, ...): failed, with its message.
-/// - `N` NoticeResponse and `v` NegotiateProtocolVersion may precede the request: skipped.
+/// - `R` AuthenticationSASL (10) offering SCRAM-SHA-256: send SASLInitialResponse with
+///   client-first `n,,n=,r=<nonce>` (PostgreSQL takes the user from the startup message).
+/// - `R` AuthenticationSASLContinue (11): the server-first message; send the client-final
+///   message with the proof. It is computed here, in the step that has server-first.
+/// - `R` AuthenticationMD5Password (5) / CleartextPassword (3): send the password message.
+/// - `R` AuthenticationSASLFinal (12): its server signature cannot be checked statelessly
+///   (server-first is gone by now); that is fine, the AuthenticationOk that follows is what
+///   proves the credentials.
+/// - `R` AuthenticationOk (0), then ParameterStatus (`server_version`), BackendKeyData and
+///   ReadyForQuery `Z`: ready, authenticated.
+/// - `E` with SQLSTATE 57P03 (starting up, shutting down, in recovery) or 53300 (too many
+///   connections): not yet. Any other `E` (28P01 wrong password, 28000 no pg_hba entry,
+///   3D000 no such database, ...): failed, with the server's message.
+/// - `N` NoticeResponse and `v` NegotiateProtocolVersion are skipped.
 /// - Anything else is not PostgreSQL talking: failed.
-fn judge_startup_reply(received: &[u8]) -> HandshakeVerdict {
+fn judge(credentials: &Credentials, client_nonce: &str, received: &[u8]) -> HandshakeOutcome {
     let mut r = Reader::new(received);
+    let mut authenticated = false;
+    let mut server_version = None;
     loop {
         let Some(kind) = r.u8() else {
-            return HandshakeVerdict::NeedMore;
+            return HandshakeOutcome::NeedMore;
         };
-        if !matches!(kind, b'R' | b'E' | b'N' | b'v') {
+        if !matches!(kind, b'R' | b'E' | b'N' | b'v' | b'S' | b'K' | b'Z') {
             return not_postgres(received);
         }
         let Some(len) = r.u32_be() else {
-            return HandshakeVerdict::NeedMore;
+            return HandshakeOutcome::NeedMore;
         };
         if !(4..=MAX_REPLY_LEN).contains(&len) {
             return not_postgres(received);
         }
         let Some(body) = r.take(len as usize - 4) else {
-            return HandshakeVerdict::NeedMore;
+            return HandshakeOutcome::NeedMore;
         };
         match kind {
-            b'R' => return judge_auth_request(body),
             b'E' => return judge_error(body),
-            _ => continue,
+            b'R' => match judge_auth_request(credentials, client_nonce, body) {
+                Auth::Ok => authenticated = true,
+                Auth::Continue => {}
+                Auth::Outcome(outcome) => return outcome,
+            },
+            // Session messages only come after AuthenticationOk.
+            b'S' | b'K' | b'Z' if !authenticated => return not_postgres(received),
+            b'S' => {
+                let mut p = Reader::new(body);
+                if let (Some(b"server_version"), Some(value)) = (p.cstr(), p.cstr()) {
+                    // "15.8 (Debian 15.8-1.pgdg120+1)" -> "15.8"
+                    let value = String::from_utf8_lossy(value);
+                    server_version = value.split_whitespace().next().map(str::to_string);
+                }
+            }
+            b'Z' => return ready_authenticated(server_version),
+            _ => {}
         }
     }
 }
 
-fn not_postgres(received: &[u8]) -> HandshakeVerdict {
-    let head: Vec<String> = received.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    HandshakeVerdict::Failed(format!("not a PostgreSQL reply (starts with {})", head.join(" ")))
+enum Auth {
+    /// AuthenticationOk.
+    Ok,
+    /// Nothing to answer (SASLFinal); keep reading.
+    Continue,
+    Outcome(HandshakeOutcome),
 }
 
-fn judge_auth_request(body: &[u8]) -> HandshakeVerdict {
-    // 0 ok, 2 Kerberos V5, 3 cleartext, 5 MD5, 7 GSS, 9 SSPI, 10 SASL.
-    match Reader::new(body).u32_be() {
-        Some(0 | 2 | 3 | 5 | 7 | 9 | 10) => HandshakeVerdict::Ready,
-        Some(code) => HandshakeVerdict::Failed(format!("unexpected authentication request {code}")),
-        None => HandshakeVerdict::Failed("truncated authentication request".into()),
+const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+fn judge_auth_request(c: &Credentials, client_nonce: &str, body: &[u8]) -> Auth {
+    let mut r = Reader::new(body);
+    let send = |bytes: Vec<u8>| Auth::Outcome(HandshakeOutcome::Send(bytes));
+    let fail = |message: String| Auth::Outcome(HandshakeOutcome::Failed(message));
+    match r.u32_be() {
+        Some(0) => Auth::Ok,
+        Some(3) => send(password_message(&Writer::new().cstr(&c.password).finish())),
+        Some(5) => match r.take(4) {
+            Some(salt) => send(password_message(&Writer::new().cstr(&md5_password(c, salt)).finish())),
+            None => fail("truncated MD5 authentication request".into()),
+        },
+        Some(10) => {
+            let mut mechanisms = Vec::new();
+            while let Some(m) = r.cstr().filter(|m| !m.is_empty()) {
+                mechanisms.push(String::from_utf8_lossy(m).into_owned());
+            }
+            if !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
+                return fail(format!(
+                    "the server offers SASL mechanisms {} but not {SCRAM_SHA_256} without channel binding",
+                    mechanisms.join(", ")
+                ));
+            }
+            let first = scram::client_first("", client_nonce);
+            let payload = Writer::new()
+                .cstr(SCRAM_SHA_256)
+                .u32_be(first.len() as u32)
+                .bytes(first.as_bytes())
+                .finish();
+            send(password_message(&payload))
+        }
+        Some(11) => {
+            let server_first = String::from_utf8_lossy(r.rest());
+            match scram::client_final("", &c.password, client_nonce, &server_first) {
+                Ok(last) => send(password_message(last.as_bytes())),
+                Err(problem) => fail(problem),
+            }
+        }
+        Some(12) => match r.rest() {
+            [b'e', b'=', error @ ..] => fail(format!(
+                "SCRAM error from the server: {}",
+                String::from_utf8_lossy(error)
+            )),
+            _ => Auth::Continue,
+        },
+        Some(code @ (2 | 7 | 9)) => fail(format!(
+            "the server asks for Kerberos/GSSAPI/SSPI authentication (request {code}), which dbarena cannot do"
+        )),
+        Some(code) => fail(format!("unexpected authentication request {code}")),
+        None => fail("truncated authentication request".into()),
     }
 }
 
+/// A PasswordMessage / SASLInitialResponse / SASLResponse: `p`, length, payload.
+fn password_message(payload: &[u8]) -> Vec<u8> {
+    Writer::new()
+        .u8(b'p')
+        .u32_be(payload.len() as u32 + 4)
+        .bytes(payload)
+        .finish()
+}
+
+/// `"md5" + md5hex(md5hex(password + user) + salt)`.
+fn md5_password(c: &Credentials, salt: &[u8]) -> String {
+    let inner = hex(&Md5::digest([c.password.as_bytes(), c.user.as_bytes()].concat()));
+    let outer = hex(&Md5::digest([inner.as_bytes(), salt].concat()));
+    format!("md5{outer}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn not_postgres(received: &[u8]) -> HandshakeOutcome {
+    not_protocol("PostgreSQL reply", received)
+}
+
 /// An ErrorResponse body: fields of a type byte and a C string, ended by a zero byte.
-fn judge_error(body: &[u8]) -> HandshakeVerdict {
+fn judge_error(body: &[u8]) -> HandshakeOutcome {
     let mut r = Reader::new(body);
     let (mut code, mut message, mut severity) = (String::new(), String::new(), String::new());
     while let Some(field) = r.u8().filter(|&f| f != 0) {
@@ -299,8 +391,8 @@ fn judge_error(body: &[u8]) -> HandshakeVerdict {
         if severity.is_empty() { "ERROR" } else { &severity }
     );
     match code.as_str() {
-        "57P03" | "53300" => HandshakeVerdict::NotYet(text),
-        _ => HandshakeVerdict::Failed(text),
+        "57P03" | "53300" => HandshakeOutcome::NotYet(text),
+        _ => HandshakeOutcome::Failed(text),
     }
 }
 
@@ -322,13 +414,22 @@ mod tests {
         )
     }
 
-    /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> HandshakeVerdict {
-        Postgres::handshake_step(ctx(), bytes.to_vec())
+    /// Runs `bytes` through the plugin's `handshake_step` with the test nonce (bytes 0..32).
+    fn judge(bytes: &[u8]) -> HandshakeOutcome {
+        Postgres::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
     }
 
     fn opts() -> Options {
         testing::options("pw")
+    }
+
+    /// A backend message: type byte, big-endian length (itself included), body.
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        [&[kind][..], &(body.len() as u32 + 4).to_be_bytes(), body].concat()
+    }
+
+    fn auth(code: u32, data: &[u8]) -> Vec<u8> {
+        message(b'R', &[&code.to_be_bytes()[..], data].concat())
     }
 
     /// An ErrorResponse with severity, SQLSTATE and message fields, per the protocol docs.
@@ -344,6 +445,22 @@ mod tests {
         out
     }
 
+    /// What a server sends after a successful login: AuthenticationOk, ParameterStatus,
+    /// BackendKeyData, ReadyForQuery (idle).
+    fn login_ok() -> Vec<u8> {
+        [
+            auth(0, b""),
+            message(b'S', b"application_name\0\0"),
+            message(b'S', b"server_version\x0015.8 (Debian 15.8-1.pgdg120+1)\0"),
+            message(b'K', &[0, 0, 0, 42, 1, 2, 3, 4]),
+            message(b'Z', b"I"),
+        ]
+        .concat()
+    }
+
+    /// base64 of bytes 0..32, the nonce `testing::secrets()` gives.
+    const NONCE: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
     #[test]
     fn start_sends_a_v3_startup_message_with_user_and_database() {
         let expected = [
@@ -355,33 +472,101 @@ mod tests {
         ]
         .concat();
         assert_eq!(expected.len(), 31);
-        assert_eq!(Postgres::handshake_start(ctx()), expected);
+        assert_eq!(Postgres::handshake_start(ctx(), testing::secrets()), expected);
     }
 
     #[test]
-    fn any_authentication_request_is_ready() {
+    fn scram_sha_256_login() {
         // AuthenticationSASL (10) listing SCRAM-SHA-256, as PostgreSQL 14+ sends by default.
         let sasl = b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0";
-        assert_eq!(judge(sasl), HandshakeVerdict::Ready);
-        // AuthenticationMD5Password (5) with a 4-byte salt.
-        assert_eq!(judge(b"R\0\0\0\x0c\0\0\0\x05\x01\x02\x03\x04"), HandshakeVerdict::Ready);
-        // AuthenticationOk (0), e.g. trust, followed by ParameterStatus messages.
-        assert_eq!(
-            judge(b"R\0\0\0\x08\0\0\0\0S\0\0\0\x16application_name\0\0"),
-            HandshakeVerdict::Ready
+        let client_first = format!("n,,n=,r={NONCE}");
+        let initial = [
+            &b"p"[..],
+            &(4 + 14 + 4 + client_first.len() as u32).to_be_bytes(),
+            b"SCRAM-SHA-256\0",
+            &(client_first.len() as u32).to_be_bytes(),
+            client_first.as_bytes(),
+        ]
+        .concat();
+        assert_eq!(judge(sasl), HandshakeOutcome::Send(initial));
+
+        // AuthenticationSASLContinue (11) with server-first; the expected client-final was
+        // computed independently with Python's hashlib (pbkdf2_hmac, hmac) for password
+        // "pencil", an empty SCRAM user name and this nonce.
+        let pencil = HandshakeContext {
+            credentials: Credentials {
+                password: "pencil".into(),
+                ..ctx().credentials
+            },
+            ..ctx()
+        };
+        let server_first = format!("r={NONCE}SRVnonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+        let reply = Postgres::handshake_step(
+            testing::at_step(&pencil, 1),
+            testing::secrets(),
+            auth(11, server_first.as_bytes()),
         );
-        // AuthenticationCleartextPassword (3).
-        assert_eq!(judge(b"R\0\0\0\x08\0\0\0\x03"), HandshakeVerdict::Ready);
+        let client_final = format!("c=biws,r={NONCE}SRVnonce,p=OOZ7dlTNEloA7M+SlShz6mFWP6trzY1VvcDLONOUCoY=");
+        assert_eq!(reply, HandshakeOutcome::Send(message(b'p', client_final.as_bytes())));
+
+        // SASLFinal (12) with the server signature, then the login: ready, with the version.
+        let last = [auth(12, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="), login_ok()].concat();
+        assert_eq!(judge(&last), ready_authenticated(Some("15.8".into())));
+        for cut in [1, 10, 40, last.len() - 1] {
+            assert_eq!(judge(&last[..cut]), HandshakeOutcome::NeedMore, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn scram_refusals() {
+        // Only the channel-binding variant (needs TLS).
+        let plus = auth(10, b"SCRAM-SHA-256-PLUS\0\0");
+        assert!(matches!(judge(&plus), HandshakeOutcome::Failed(m) if m.contains("SCRAM-SHA-256-PLUS")));
+        // Absurd or zero iteration counts are refused before any hashing.
+        for i in ["0", "100000000"] {
+            let sf = format!("r={NONCE}x,s=W22ZaJ0SNY7soEsUEjb6gQ==,i={i}");
+            assert!(matches!(judge(&auth(11, sf.as_bytes())), HandshakeOutcome::Failed(m) if m.contains("iterations")));
+        }
+        // A server nonce that does not extend ours.
+        let forged = auth(11, b"r=someoneelse,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+        assert!(matches!(judge(&forged), HandshakeOutcome::Failed(_)));
+        assert!(
+            matches!(judge(&auth(12, b"e=invalid-proof")), HandshakeOutcome::Failed(m) if m.contains("invalid-proof"))
+        );
+        // No nonce from the host.
+        let none = Postgres::handshake_step(
+            ctx(),
+            HandshakeSecrets { nonce: vec![] },
+            auth(10, b"SCRAM-SHA-256\0\0"),
+        );
+        assert!(matches!(none, HandshakeOutcome::Failed(_)));
+    }
+
+    #[test]
+    fn md5_and_cleartext_logins() {
+        // AuthenticationMD5Password (5) with salt 01 02 03 04; the answer was computed with
+        // Python: "md5" + md5hex(md5hex("pw" + "app") + salt).
+        let md5 = judge(&auth(5, &[1, 2, 3, 4]));
+        assert_eq!(
+            md5,
+            HandshakeOutcome::Send(message(b'p', b"md523933eb55ec09a63a564cd7714651904\0"))
+        );
+        assert_eq!(judge(&auth(3, b"")), HandshakeOutcome::Send(message(b'p', b"pw\0")));
+        // Trust: AuthenticationOk right away.
+        assert_eq!(judge(&login_ok()), ready_authenticated(Some("15.8".into())));
+        assert!(matches!(judge(&auth(7, b"")), HandshakeOutcome::Failed(m) if m.contains("GSSAPI")));
     }
 
     #[test]
     fn partial_replies_need_more() {
-        assert_eq!(judge(b""), HandshakeVerdict::NeedMore);
-        assert_eq!(judge(b"R"), HandshakeVerdict::NeedMore);
-        assert_eq!(judge(b"R\0\0\0"), HandshakeVerdict::NeedMore);
-        assert_eq!(judge(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA"), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(b""), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b"R"), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b"R\0\0\0"), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA"), HandshakeOutcome::NeedMore);
         let starting = error_response(b"57P03", b"the database system is starting up");
-        assert_eq!(judge(&starting[..starting.len() - 3]), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(&starting[..starting.len() - 3]), HandshakeOutcome::NeedMore);
+        // AuthenticationOk alone: the session messages are still to come.
+        assert_eq!(judge(&auth(0, b"")), HandshakeOutcome::NeedMore);
     }
 
     #[test]
@@ -395,31 +580,35 @@ mod tests {
         assert_eq!(starting.len(), 0x3e + 1);
         assert_eq!(
             judge(&starting),
-            HandshakeVerdict::NotYet("FATAL 57P03: the database system is starting up".into())
+            HandshakeOutcome::NotYet("FATAL 57P03: the database system is starting up".into())
         );
         let recovery = error_response(b"57P03", b"the database system is not yet accepting connections");
-        assert!(matches!(judge(&recovery), HandshakeVerdict::NotYet(_)));
+        assert!(matches!(judge(&recovery), HandshakeOutcome::NotYet(_)));
         let full = error_response(b"53300", b"sorry, too many clients already");
-        assert!(matches!(judge(&full), HandshakeVerdict::NotYet(_)));
+        assert!(matches!(judge(&full), HandshakeOutcome::NotYet(_)));
         let password = error_response(b"28P01", b"password authentication failed for user \"app\"");
         assert_eq!(
             judge(&password),
-            HandshakeVerdict::Failed("FATAL 28P01: password authentication failed for user \"app\"".into())
+            HandshakeOutcome::Failed("FATAL 28P01: password authentication failed for user \"app\"".into())
         );
         let hba = error_response(b"28000", b"no pg_hba.conf entry for host \"172.17.0.1\"");
-        assert!(matches!(judge(&hba), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(&hba), HandshakeOutcome::Failed(_)));
+        let no_db = error_response(b"3D000", b"database \"db1\" does not exist");
+        assert!(matches!(judge(&no_db), HandshakeOutcome::Failed(m) if m.contains("3D000")));
     }
 
     #[test]
     fn notices_are_skipped_and_garbage_fails() {
-        let notice_then_auth = b"N\0\0\0\x0dSNOTICE\0\0R\0\0\0\x08\0\0\0\0";
-        assert_eq!(judge(notice_then_auth), HandshakeVerdict::Ready);
+        let notice_then_auth = [message(b'N', b"SNOTICE\0\0"), login_ok()].concat();
+        assert_eq!(judge(&notice_then_auth), ready_authenticated(Some("15.8".into())));
         assert!(matches!(
             judge(b"HTTP/1.1 400 Bad Request\r\n"),
-            HandshakeVerdict::Failed(_)
+            HandshakeOutcome::Failed(m) if m.starts_with("not a PostgreSQL reply (starts with 48 54 54 50")
         ));
-        assert!(matches!(judge(b"R\xff\xff\xff\xff"), HandshakeVerdict::Failed(_)));
-        assert!(matches!(judge(b"R\0\0\0\x08\0\0\0\x63"), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(b"R\xff\xff\xff\xff"), HandshakeOutcome::Failed(_)));
+        assert!(matches!(judge(b"R\0\0\0\x08\0\0\0\x63"), HandshakeOutcome::Failed(_)));
+        // ReadyForQuery without a login is not a server accepting us.
+        assert!(matches!(judge(&message(b'Z', b"I")), HandshakeOutcome::Failed(_)));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Redis engine plugin, following the official `redis` image: no password env var, so the
 //! password goes on the command line with `--requirepass`; data in `/data`.
+//!
+//! Readiness sends `AUTH default <password>` and `PING` in one write: `+OK` then `+PONG`
+//! means the printed URL works; a wrong password fails with the server's message.
 
-use dbarena_plugin_sdk::bytes::contains;
+use dbarena_plugin_sdk::bytes::not_protocol;
 use dbarena_plugin_sdk::prelude::*;
 
 struct Redis;
@@ -46,14 +49,14 @@ impl Engine for Redis {
         let info = Self::info();
         let v = find_version(&info, &opts.version)?;
         if let Some(user) = opts.user.as_deref().filter(|u| *u != "default") {
-            return Err(dbarena_plugin_sdk::field_error(
+            return Err(field_error(
                 "user",
                 format!("Redis authenticates the 'default' user only; drop --user '{user}'"),
             ));
         }
         let database = opts.database.clone().unwrap_or_else(|| "0".into());
         if database.parse::<u8>().map_or(true, |n| n > 15) {
-            return Err(dbarena_plugin_sdk::field_error(
+            return Err(field_error(
                 "database",
                 format!("Redis databases are numbers 0-15, not '{database}'"),
             ));
@@ -86,7 +89,7 @@ impl Engine for Redis {
             }
         }
         Ok(ContainerSpec {
-            image: format!("{}:{}", v.image_repository, v.image_tag),
+            image: image(v),
             env: env.build(),
             entrypoint: None,
             cmd,
@@ -145,13 +148,15 @@ impl Engine for Redis {
         ]
     }
 
-    fn handshake_start(ctx: HandshakeContext) -> Vec<u8> {
-        let mut out = resp_command(&["AUTH", &ctx.credentials.password]);
+    /// `AUTH <user> <password>` (the ACL form, Redis 6+) and `PING`, pipelined.
+    fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
+        let c = &ctx.credentials;
+        let mut out = resp_command(&["AUTH", &c.user, &c.password]);
         out.extend(resp_command(&["PING"]));
         out
     }
 
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
+    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
         judge_replies(&received)
     }
 
@@ -163,7 +168,7 @@ impl Engine for Redis {
                 "redis://{}:{}@{}:{}/{}",
                 percent_encode(&c.user),
                 percent_encode(&c.password),
-                at.host,
+                url_host(&at.host),
                 at.port,
                 c.database
             ),
@@ -177,33 +182,50 @@ impl Engine for Redis {
     }
 }
 
-/// Judges the replies to `AUTH` and `PING`. `redis-cli ping` exits 0 on `-LOADING`, so the
-/// reply text is what counts: only `+OK` followed by `+PONG` means ready.
-fn judge_replies(received: &[u8]) -> HandshakeVerdict {
-    let mut lines = received.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-    let complete = received.iter().filter(|&&b| b == b'\n').count();
-    let first = lines.next();
-    if let Some(line) = first.filter(|l| l.starts_with(b"-")) {
-        let text = String::from_utf8_lossy(line).trim().to_string();
-        if contains(line, b"LOADING") || contains(line, b"BUSY") || contains(line, b"MASTERDOWN") {
-            return HandshakeVerdict::NotYet(text);
-        }
-        return HandshakeVerdict::Failed(text);
+/// Judges the replies to `AUTH` and `PING`, one RESP line each. `redis-cli ping` exits 0 on
+/// `-LOADING`, so the reply text is what counts: only `+OK` followed by `+PONG` means ready
+/// (authenticated; the server version is not part of this exchange).
+///
+/// - `-LOADING` (dataset loading), `-BUSY` (script running), `-MASTERDOWN`: not yet.
+/// - Any other error (`-WRONGPASS`, `-NOAUTH`, `-ERR ...`): failed with the server's text.
+/// - A line that is not a RESP simple string or error: not Redis.
+fn judge_replies(received: &[u8]) -> HandshakeOutcome {
+    let mut replies = Vec::new();
+    let mut rest = received;
+    while replies.len() < 2 {
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
+        rest = &rest[end + 1..];
+        replies.push(line);
     }
-    if complete < 2 {
-        return HandshakeVerdict::NeedMore;
-    }
-    let second = lines.next().unwrap_or_default();
-    match (first.unwrap_or_default().trim_ascii(), second.trim_ascii()) {
-        (b"+OK", b"+PONG") => HandshakeVerdict::Ready,
-        (_, reply) if contains(reply, b"LOADING") => {
-            HandshakeVerdict::NotYet(String::from_utf8_lossy(reply).into_owned())
+    // Judge complete lines as they come: an error to AUTH needs no PING reply.
+    let partial = rest.iter().take(16).copied().collect::<Vec<u8>>();
+    for (i, line) in replies.iter().enumerate() {
+        let text = String::from_utf8_lossy(line).into_owned();
+        match line.first() {
+            Some(b'-') => {
+                let message = text[1..].to_string();
+                if ["LOADING", "BUSY", "MASTERDOWN"].iter().any(|w| message.starts_with(w)) {
+                    return HandshakeOutcome::NotYet(message);
+                }
+                return HandshakeOutcome::Failed(message);
+            }
+            Some(b'+') if *line == [b"+OK".as_slice(), b"+PONG"][i] => {}
+            Some(b'+') => {
+                return HandshakeOutcome::Failed(format!("unexpected reply to {}: {text}", ["AUTH", "PING"][i]));
+            }
+            _ => return not_protocol("Redis reply", received),
         }
-        (a, b) => HandshakeVerdict::Failed(format!(
-            "unexpected replies to AUTH/PING: {:?} {:?}",
-            String::from_utf8_lossy(a),
-            String::from_utf8_lossy(b)
-        )),
+    }
+    match replies.len() {
+        2 => ready_authenticated(None),
+        // A partial line that cannot start a RESP reply is not Redis.
+        _ if !partial.is_empty() && replies.is_empty() && !matches!(partial[0], b'+' | b'-') => {
+            not_protocol("Redis reply", received)
+        }
+        _ => HandshakeOutcome::NeedMore,
     }
 }
 
@@ -232,31 +254,66 @@ mod tests {
     #[test]
     fn start_sends_auth_then_ping_as_resp_arrays() {
         assert_eq!(
-            Redis::handshake_start(ctx()),
-            b"*2\r\n$4\r\nAUTH\r\n$7\r\ns3cr et\r\n*1\r\n$4\r\nPING\r\n".to_vec()
+            Redis::handshake_start(ctx(), testing::secrets()),
+            b"*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$7\r\ns3cr et\r\n*1\r\n$4\r\nPING\r\n".to_vec()
         );
+    }
+
+    fn judge(bytes: &[u8]) -> HandshakeOutcome {
+        Redis::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
     }
 
     #[test]
     fn ok_then_pong_is_ready_and_partial_reply_needs_more() {
-        assert_eq!(judge_replies(b"+OK\r\n+PONG\r\n"), HandshakeVerdict::Ready);
-        assert_eq!(judge_replies(b"+OK\r\n"), HandshakeVerdict::NeedMore);
-        assert_eq!(judge_replies(b"+OK\r\n+PO"), HandshakeVerdict::NeedMore);
-        assert_eq!(judge_replies(b""), HandshakeVerdict::NeedMore);
+        assert_eq!(judge(b"+OK\r\n+PONG\r\n"), ready_authenticated(None));
+        assert_eq!(judge(b"+OK\r\n"), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b"+OK\r\n+PO"), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b"+O"), HandshakeOutcome::NeedMore);
+        assert_eq!(judge(b""), HandshakeOutcome::NeedMore);
     }
 
     #[test]
-    fn loading_is_not_yet_and_auth_errors_fail() {
+    fn loading_is_not_yet_and_auth_errors_fail_with_the_server_message() {
         let loading = b"-LOADING Redis is loading the dataset in memory\r\n";
-        assert!(matches!(judge_replies(loading), HandshakeVerdict::NotYet(_)));
+        assert_eq!(
+            judge(loading),
+            HandshakeOutcome::NotYet("LOADING Redis is loading the dataset in memory".into())
+        );
         assert!(matches!(
-            judge_replies(b"+OK\r\n-LOADING Redis is loading\r\n"),
-            HandshakeVerdict::NotYet(_)
+            judge(b"+OK\r\n-LOADING Redis is loading\r\n"),
+            HandshakeOutcome::NotYet(_)
         ));
-        let wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-        assert!(matches!(judge_replies(wrongpass), HandshakeVerdict::Failed(_)));
-        let noauth = b"+OK\r\n-NOAUTH Authentication required.\r\n";
-        assert!(matches!(judge_replies(noauth), HandshakeVerdict::Failed(_)));
+        assert!(matches!(
+            judge(b"-BUSY Redis is busy running a script\r\n"),
+            HandshakeOutcome::NotYet(_)
+        ));
+        let wrongpass =
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n";
+        assert_eq!(
+            judge(wrongpass),
+            HandshakeOutcome::Failed("WRONGPASS invalid username-password pair or user is disabled.".into())
+        );
+        // The AUTH error alone is enough; the PING reply need not arrive.
+        let first_line = wrongpass.iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert!(matches!(judge(&wrongpass[..first_line]), HandshakeOutcome::Failed(m) if m.starts_with("WRONGPASS")));
+        assert_eq!(judge(&wrongpass[..first_line - 2]), HandshakeOutcome::NeedMore);
+        assert!(matches!(
+            judge(b"+OK\r\n-NOAUTH Authentication required.\r\n"),
+            HandshakeOutcome::Failed(_)
+        ));
+        assert!(
+            matches!(judge(b"-ERR unknown command 'AUTH'\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("ERR"))
+        );
+    }
+
+    #[test]
+    fn garbage_fails() {
+        assert!(
+            matches!(judge(b"HTTP/1.1 400 Bad Request\r\n"), HandshakeOutcome::Failed(m) if m.starts_with("not a Redis reply"))
+        );
+        assert!(matches!(judge(b"\x00\x01"), HandshakeOutcome::Failed(_)));
+        assert!(matches!(judge(b"+PONG\r\n+OK\r\n"), HandshakeOutcome::Failed(_)));
+        assert!(matches!(judge(b"+OK\r\n:1\r\n"), HandshakeOutcome::Failed(_)));
     }
 
     #[test]
@@ -302,5 +359,12 @@ mod tests {
             credentials: ctx().credentials,
         });
         assert_eq!(info.url, "redis://default:s3cr%20et@127.0.0.1:6390/0");
+        // IPv6 literals need brackets in a URL authority.
+        let v6 = Redis::connection(Endpoint {
+            host: "::1".into(),
+            port: 6379,
+            credentials: ctx().credentials,
+        });
+        assert_eq!(v6.url, "redis://default:s3cr%20et@[::1]:6379/0");
     }
 }

@@ -1,7 +1,7 @@
 //! Byte writers and readers for building and parsing protocol handshakes.
 //!
 //! Readers return `None` when the buffer is too short, which maps naturally to
-//! [`HandshakeVerdict::NeedMore`](crate::types::HandshakeVerdict::NeedMore).
+//! [`HandshakeOutcome::NeedMore`](crate::types::HandshakeOutcome::NeedMore).
 
 /// Appends integers and strings to a byte buffer.
 #[derive(Debug, Default, Clone)]
@@ -131,6 +131,16 @@ impl<'a> Reader<'a> {
         self.pos += nul + 1;
         Some(&rest[..nul])
     }
+    /// A MySQL length-encoded integer; `None` when truncated or for the NULL marker 0xfb.
+    pub fn lenenc(&mut self) -> Option<u64> {
+        match self.u8()? {
+            n @ 0..=0xfa => Some(n as u64),
+            0xfc => self.uint_le(2),
+            0xfd => self.uint_le(3),
+            0xfe => self.uint_le(8),
+            _ => None,
+        }
+    }
     /// The unread bytes.
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
@@ -140,6 +150,18 @@ impl<'a> Reader<'a> {
 /// True when `haystack` contains `needle` (for matching error text in replies).
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first 16 bytes of `bytes` in hex (`"48 54 54 50"`), for "not a X reply (starts
+/// with ..)" messages.
+pub fn hex_head(bytes: &[u8]) -> String {
+    let head: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    head.join(" ")
+}
+
+/// The `failed` outcome for bytes that are not `what`: "not a `what` (starts with ..)".
+pub fn not_protocol(what: &str, received: &[u8]) -> crate::types::HandshakeOutcome {
+    crate::types::HandshakeOutcome::Failed(format!("not a {what} (starts with {})", hex_head(received)))
 }
 
 #[cfg(test)]
@@ -163,5 +185,17 @@ mod tests {
         assert_eq!(r.u8(), None);
         assert!(contains(b"-LOADING Redis", b"LOADING"));
         assert!(!contains(b"abc", b""));
+        assert_eq!(hex_head(b"HTTP"), "48 54 54 50");
+        assert_eq!(hex_head(&[0; 20]).split(' ').count(), 16);
+    }
+
+    #[test]
+    fn lenenc_integers() {
+        assert_eq!(Reader::new(&[0xfa]).lenenc(), Some(0xfa));
+        assert_eq!(Reader::new(&[0xfc, 0x34, 0x12]).lenenc(), Some(0x1234));
+        assert_eq!(Reader::new(&[0xfd, 1, 2, 3]).lenenc(), Some(0x030201));
+        assert_eq!(Reader::new(&[0xfe, 1, 0, 0, 0, 0, 0, 0, 0]).lenenc(), Some(1));
+        assert_eq!(Reader::new(&[0xfc, 0x34]).lenenc(), None);
+        assert_eq!(Reader::new(&[0xfb]).lenenc(), None);
     }
 }

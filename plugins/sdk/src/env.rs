@@ -39,9 +39,32 @@ impl Env {
     }
 }
 
+/// Refuses `--env` keys the plugin manages itself (credentials, data directory): an
+/// override would break readiness and the printed connection info. The error names the
+/// `env` field.
+pub fn reject_managed_env(extra: &[(String, String)], managed: &[&str]) -> Result<(), crate::types::PluginError> {
+    match extra.iter().find(|(k, _)| managed.contains(&k.as_str())) {
+        Some((key, _)) => Err(crate::field_error(
+            "env",
+            format!("'{key}' is managed by dbarena; use --user, --password and --database instead"),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Env;
+    use super::{Env, reject_managed_env};
+
+    #[test]
+    fn managed_keys_are_refused_naming_the_env_field() {
+        let extra = vec![("TZ".to_string(), "UTC".to_string())];
+        assert!(reject_managed_env(&extra, &["PGDATA"]).is_ok());
+        let extra = vec![("TZ".to_string(), "UTC".to_string()), ("PGDATA".into(), "/x".into())];
+        let err = reject_managed_env(&extra, &["PGDATA"]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("env"));
+        assert!(err.message.contains("'PGDATA' is managed"), "{}", err.message);
+    }
 
     #[test]
     fn later_values_replace_earlier_ones_in_place() {

@@ -1,4 +1,4 @@
-use crate::types::{Credentials, HandshakeContext, Mode, Options};
+use crate::types::{Credentials, HandshakeContext, HandshakeSecrets, Mode, Options};
 
 /// Options as the host passes them with nothing chosen but `password`: default version,
 /// user and database, fast mode, not persistent, no memory limit and no extra environment.
@@ -22,4 +22,17 @@ pub fn context(credentials: Credentials, port: u16) -> HandshakeContext {
         container_port: port,
         step: 0,
     }
+}
+
+/// Handshake secrets with a fixed nonce (bytes 0..32), so tests are reproducible; the host
+/// sends 32 fresh random bytes per connection.
+pub fn secrets() -> HandshakeSecrets {
+    HandshakeSecrets {
+        nonce: (0..32).collect(),
+    }
+}
+
+/// `ctx` at a later `step` (the number of messages the host has sent since `handshake_start`).
+pub fn at_step(ctx: &HandshakeContext, step: u32) -> HandshakeContext {
+    HandshakeContext { step, ..ctx.clone() }
 }

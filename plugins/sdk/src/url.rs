@@ -12,9 +12,28 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
+/// A host name as it goes in a URL authority: IPv6 literals in brackets (`::1` →
+/// `[::1]`), names and IPv4 addresses as they are.
+pub fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::percent_encode;
+    use super::{percent_encode, url_host};
+
+    #[test]
+    fn ipv6_literals_get_brackets_once() {
+        assert_eq!(url_host("::1"), "[::1]");
+        assert_eq!(url_host("fe80::1%eth0"), "[fe80::1%eth0]");
+        assert_eq!(url_host("[::1]"), "[::1]");
+        assert_eq!(url_host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(url_host("db.example"), "db.example");
+    }
 
     #[test]
     fn reserved_and_non_ascii_bytes_are_encoded() {

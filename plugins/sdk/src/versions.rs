@@ -33,3 +33,8 @@ pub fn version_info(repository: &str, version: &str, tag: &str, aliases: &[&str]
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
     }
 }
+
+/// The image reference of a version: `repository:tag`.
+pub fn image(v: &VersionInfo) -> String {
+    format!("{}:{}", v.image_repository, v.image_tag)
+}

@@ -12,8 +12,7 @@
 //! listens), the "Recovery is complete" log line (SQL Server logs "ready for client
 //! connections" before its databases are recovered), then a real login with `sqlcmd`.
 
-use dbarena_plugin_sdk::bytes::{Reader, Writer};
-use dbarena_plugin_sdk::field_error;
+use dbarena_plugin_sdk::bytes::{Reader, Writer, not_protocol};
 use dbarena_plugin_sdk::prelude::*;
 
 pub struct SqlServer;
@@ -127,15 +126,6 @@ fn sqlcmd_probe(database: &str, fast: bool) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script]
 }
 
-/// A host name as it goes in a URL authority: IPv6 literals in brackets.
-fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
 impl Engine for SqlServer {
     fn info() -> EngineInfo {
         EngineInfo {
@@ -175,12 +165,7 @@ impl Engine for SqlServer {
                 ),
             ));
         }
-        if let Some((key, _)) = opts.extra.iter().find(|(k, _)| MANAGED_ENV.contains(&k.as_str())) {
-            return Err(field_error(
-                "env",
-                format!("'{key}' is managed by dbarena; use --password instead"),
-            ));
-        }
+        reject_managed_env(&opts.extra, MANAGED_ENV)?;
 
         // The server sizes itself from the memory it believes it has; keep it at 80% of the
         // container limit (it raises anything below ~2000 MB to that floor anyway).
@@ -196,7 +181,7 @@ impl Engine for SqlServer {
             .extend(opts.extra.clone());
 
         Ok(ContainerSpec {
-            image: format!("{}:{}", v.image_repository, v.image_tag),
+            image: image(v),
             env: env.build(),
             entrypoint: None,
             // The image's own `sqlservr` command: SQL Server has no start-up switch that
@@ -233,11 +218,11 @@ impl Engine for SqlServer {
         })
     }
 
-    fn handshake_start(_ctx: HandshakeContext) -> Vec<u8> {
+    fn handshake_start(_ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
         prelogin_packet()
     }
 
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
+    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
         judge_prelogin_reply(&received)
     }
 
@@ -324,28 +309,28 @@ fn prelogin_packet() -> Vec<u8> {
 /// - Anything else, or a malformed option table, is not SQL Server talking TDS: failed
 ///   (once it listens, SQL Server always answers PRELOGIN; earlier the host sees the
 ///   connection closed, which it treats as not yet).
-fn judge_prelogin_reply(received: &[u8]) -> HandshakeVerdict {
+fn judge_prelogin_reply(received: &[u8]) -> HandshakeOutcome {
     let mut r = Reader::new(received);
     let Some(kind) = r.u8() else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     if kind != TDS_TABULAR_RESULT {
         return not_tds(received);
     }
     let (Some(_status), Some(len)) = (r.u8(), r.u16_be()) else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     if !(9..=TDS_MAX_PACKET).contains(&len) {
         return not_tds(received);
     }
     let Some(()) = r.skip(4) else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     let Some(payload) = r.take(len as usize - 8) else {
-        return HandshakeVerdict::NeedMore;
+        return HandshakeOutcome::NeedMore;
     };
     if payload[0] == TOKEN_ERROR {
-        return HandshakeVerdict::NotYet(error_token_text(&payload[1..]));
+        return HandshakeOutcome::NotYet(error_token_text(&payload[1..]));
     }
     let mut options = Reader::new(payload);
     let mut has_version = false;
@@ -365,7 +350,7 @@ fn judge_prelogin_reply(received: &[u8]) -> HandshakeVerdict {
         }
     }
     if has_version {
-        HandshakeVerdict::Ready
+        ready_unauthenticated(None, NOTE)
     } else {
         not_tds(received)
     }
@@ -386,10 +371,12 @@ fn error_token_text(token: &[u8]) -> String {
     format!("SQL Server error {number}: {}", String::from_utf16_lossy(&units))
 }
 
-fn not_tds(received: &[u8]) -> HandshakeVerdict {
-    let head: Vec<String> = received.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    HandshakeVerdict::Failed(format!("not a TDS pre-login response (starts with {})", head.join(" ")))
+fn not_tds(received: &[u8]) -> HandshakeOutcome {
+    not_protocol("TDS pre-login response", received)
 }
+
+/// Why a passing handshake did not prove the credentials.
+const NOTE: &str = "pre-login does not log in; the sqlcmd probe that follows checks the credentials";
 
 register!(SqlServer);
 
@@ -412,8 +399,8 @@ mod tests {
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.
-    fn judge(bytes: &[u8]) -> HandshakeVerdict {
-        SqlServer::handshake_step(ctx(), bytes.to_vec())
+    fn judge(bytes: &[u8]) -> HandshakeOutcome {
+        SqlServer::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
     }
 
     fn opts() -> Options {
@@ -457,16 +444,16 @@ mod tests {
         ]
         .concat();
         assert_eq!(expected.len(), 0x2f);
-        assert_eq!(SqlServer::handshake_start(ctx()), expected);
+        assert_eq!(SqlServer::handshake_start(ctx(), testing::secrets()), expected);
     }
 
     #[test]
     fn prelogin_response_is_ready_and_partial_needs_more() {
         let response = prelogin_response();
         assert_eq!(response.len(), 0x2b);
-        assert_eq!(judge(&response), HandshakeVerdict::Ready);
+        assert_eq!(judge(&response), ready_unauthenticated(None, NOTE));
         for cut in [0, 1, 3, 8, 20, response.len() - 1] {
-            assert_eq!(judge(&response[..cut]), HandshakeVerdict::NeedMore, "cut at {cut}");
+            assert_eq!(judge(&response[..cut]), HandshakeOutcome::NeedMore, "cut at {cut}");
         }
     }
 
@@ -481,24 +468,24 @@ mod tests {
         assert_eq!(error.len(), 0x29);
         assert_eq!(
             judge(&error),
-            HandshakeVerdict::NotYet("SQL Server error 17809: too many".into())
+            HandshakeOutcome::NotYet("SQL Server error 17809: too many".into())
         );
 
         assert!(matches!(
             judge(b"HTTP/1.1 400 Bad Request\r\n"),
-            HandshakeVerdict::Failed(_)
+            HandshakeOutcome::Failed(_)
         ));
         // Right type, but the option table points past the payload.
         let mut bad = prelogin_response();
         bad[10] = 0x7f;
-        assert!(matches!(judge(&bad), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(&bad), HandshakeOutcome::Failed(_)));
         // Right type, no VERSION option.
         let no_version = [
             &[0x04, 0x01, 0x00, 0x0f, 0, 0, 1, 0][..],
             &[0x01, 0x00, 0x06, 0x00, 0x01, 0xff, 0x02],
         ]
         .concat();
-        assert!(matches!(judge(&no_version), HandshakeVerdict::Failed(_)));
+        assert!(matches!(judge(&no_version), HandshakeOutcome::Failed(_)));
     }
 
     #[test]

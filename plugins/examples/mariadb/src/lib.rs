@@ -18,7 +18,7 @@
 //! that import them; avoid `HashMap::new()`, which seeds itself randomly: use `BTreeMap`).
 
 use dbarena_plugin_sdk::prelude::*;
-use dbarena_plugin_sdk::{field_error, protocols::mysql::judge_greeting};
+use dbarena_plugin_sdk::protocols::mysql;
 
 pub struct Plugin;
 
@@ -67,6 +67,9 @@ impl Engine for Plugin {
         if opts.password.contains(['\'', '"', '\\', '`']) {
             return Err(field_error("password", "must not contain quotes, backslashes or backticks"));
         }
+        // The credential variables come from --user/--password/--database only.
+        let managed = ["ROOT_PASSWORD", "DATABASE", "USER", "PASSWORD"].map(|k| format!("{ENV}_{k}"));
+        reject_managed_env(&opts.extra, &managed.each_ref().map(String::as_str))?;
         let mut env = Env::new()
             .set(&format!("{ENV}_ROOT_PASSWORD"), opts.password.clone())
             .set(&format!("{ENV}_DATABASE"), database.clone());
@@ -79,7 +82,7 @@ impl Engine for Plugin {
             Mode::Durable => Vec::new(),
         };
         Ok(ContainerSpec {
-            image: format!("{}:{}", version.image_repository, version.image_tag),
+            image: image(version),
             env: env.extend(opts.extra).build(),
             entrypoint: None,
             cmd,
@@ -101,12 +104,15 @@ impl Engine for Plugin {
         })
     }
 
-    /// The server speaks first, so nothing is sent (the default `handshake_start`); judge its
-    /// greeting. For your own protocol return `NeedMore` on a partial reply, `NotYet` on
-    /// "starting up" answers, `Failed` on answers waiting cannot fix, and `Ready` only on a
-    /// real, complete protocol answer.
-    fn handshake_step(_ctx: HandshakeContext, received: Vec<u8>) -> HandshakeVerdict {
-        judge_greeting(&received)
+    /// The server speaks first, so nothing is sent (the default `handshake_start`). The SDK's
+    /// MySQL protocol judge logs in with the instance's credentials, so `Ready` means the
+    /// printed URL works and a wrong password fails with the server's message. For your own
+    /// protocol: return `NeedMore` on a partial reply, `NotYet` on "starting up" answers,
+    /// `Failed` on answers waiting cannot fix, `Send` to answer the server, and `Ready` only
+    /// after the server accepted the credentials. Plugins keep no state between steps:
+    /// rebuild everything from `ctx`, `secrets` and `received`.
+    fn handshake_step(ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
+        mysql::handshake_step(&ctx.credentials, &received)
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
@@ -116,7 +122,7 @@ impl Engine for Plugin {
                 "mysql://{}:{}@{}:{}/{}",
                 percent_encode(&c.user),
                 percent_encode(&c.password),
-                at.host,
+                url_host(&at.host),
                 at.port,
                 percent_encode(&c.database)
             ),
@@ -155,11 +161,35 @@ mod tests {
     }
 
     #[test]
-    fn a_protocol_10_greeting_is_ready_and_a_partial_one_needs_more() {
-        // 3-byte length, sequence 0, then protocol 10, "8.0.0\0" and a connection id.
-        let greeting = [&[11, 0, 0, 0, 0x0a][..], b"8.0.0\0", &[1, 0, 0, 0]].concat();
+    fn a_greeting_is_answered_with_a_login_and_a_partial_one_needs_more() {
+        // 3-byte length, sequence 0, protocol 10, "8.0.0\0", connection id, scramble part 1,
+        // filler, capabilities (PROTOCOL_41 | SECURE_CONNECTION), charset, status, upper
+        // capabilities (PLUGIN_AUTH), auth data length, reserved, scramble part 2 + NUL,
+        // plugin name.
+        let payload = [
+            &[0x0a][..],
+            b"8.0.0\0",
+            &[1, 0, 0, 0],
+            b"abcdefgh",
+            &[0],
+            &[0x00, 0x82],
+            &[45],
+            &[2, 0],
+            &[0x08, 0x00],
+            &[21],
+            &[0; 10],
+            b"ijklmnopqrst\0",
+            b"mysql_native_password\0",
+        ]
+        .concat();
+        let greeting = [&[payload.len() as u8, 0, 0, 0][..], &payload].concat();
         let ctx = testing::context(Plugin::container_spec(options()).unwrap().credentials, PORT);
-        assert_eq!(Plugin::handshake_step(ctx.clone(), greeting.clone()), HandshakeVerdict::Ready);
-        assert_eq!(Plugin::handshake_step(ctx, greeting[..6].to_vec()), HandshakeVerdict::NeedMore);
+        let reply = Plugin::handshake_step(ctx.clone(), testing::secrets(), greeting.clone());
+        let HandshakeOutcome::Send(reply) = reply else {
+            panic!("expected a login, got {reply:?}");
+        };
+        let auth = mysql::native_password("S3cret-pw", b"abcdefghijklmnopqrst");
+        assert!(reply.windows(auth.len()).any(|w| w == auth));
+        assert_eq!(Plugin::handshake_step(ctx, testing::secrets(), greeting[..6].to_vec()), HandshakeOutcome::NeedMore);
     }
 }

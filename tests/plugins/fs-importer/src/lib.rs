@@ -24,8 +24,8 @@ impl Engine for FsImporter {
         Err(dbarena_plugin_sdk::field_error("version", "never"))
     }
 
-    fn handshake_step(_ctx: HandshakeContext, _received: Vec<u8>) -> HandshakeVerdict {
-        HandshakeVerdict::Failed("never".into())
+    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, _received: Vec<u8>) -> HandshakeOutcome {
+        HandshakeOutcome::Failed("never".into())
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {

@@ -82,8 +82,8 @@ impl Engine for Hostile {
         Ok(spec)
     }
 
-    fn handshake_step(_ctx: HandshakeContext, _received: Vec<u8>) -> HandshakeVerdict {
-        HandshakeVerdict::Ready
+    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, _received: Vec<u8>) -> HandshakeOutcome {
+        ready_authenticated(None)
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
