@@ -96,19 +96,34 @@ pub struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    /// Checks that every `[engines.ID]` in the config names an available engine: a typo
-    /// must not silently do nothing.
-    pub fn new(config: &'a Config, registry: &'a PluginRegistry) -> anyhow::Result<Self> {
+    pub fn new(config: &'a Config, registry: &'a PluginRegistry) -> Self {
+        Self { config, registry }
+    }
+
+    /// A resolver for a command that acts on the config: `[engines.ID]` naming no
+    /// available engine is an error when it is a near miss of one (a typo must not
+    /// silently do nothing) and a warning otherwise (a shared config may configure a
+    /// plugin this machine does not have).
+    pub fn checked(config: &'a Config, registry: &'a PluginRegistry) -> anyhow::Result<Self> {
+        let known: Vec<&str> = registry.iter().map(|e| e.plugin.id()).collect();
         for id in config.engines.keys() {
-            if registry.get(id).is_err() {
-                bail!(
-                    "{}: [engines.{id}] names no available engine; available: {}",
+            if known.contains(&id.as_str()) {
+                continue;
+            }
+            let near = known.iter().find(|k| strsim::damerau_levenshtein(k, id) <= 2);
+            match near {
+                Some(near) => bail!(
+                    "{}: [engines.{id}] names no available engine; did you mean [engines.{near}]?",
+                    config.describe_source()
+                ),
+                None => crate::output::warn(format_args!(
+                    "{}: [engines.{id}] names no installed engine (available: {}); ignored",
                     config.describe_source(),
-                    registry.iter().map(|e| e.plugin.id()).collect::<Vec<_>>().join(", ")
-                );
+                    known.join(", ")
+                )),
             }
         }
-        Ok(Self { config, registry })
+        Ok(Self::new(config, registry))
     }
 
     /// The plugin and the canonical version (aliases and the config's default applied) of

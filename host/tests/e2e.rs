@@ -210,7 +210,15 @@ fn a_persistent_instance_keeps_its_data_and_credentials_across_destroy_and_creat
         arena.ok(&["destroy", &name]);
 
         // What the data cannot serve is a clear error before anything is made.
-        let err = arena.fails(&["create", engine, "--persistent", "--name", &name, "--password", "Other-pw-123"]);
+        let err = arena.fails(&[
+            "create",
+            engine,
+            "--persistent",
+            "--name",
+            &name,
+            "--password",
+            "Other-pw-123",
+        ]);
         assert!(err.contains("--password") && err.contains("--remove-volume"), "{err}");
         assert!(!container_exists(&name), "a refused create must make nothing");
         let other_engine = if engine == "postgres" { "redis" } else { "postgres" };
@@ -244,10 +252,26 @@ fn ready_means_the_instance_credentials_are_accepted() {
     let pg_name = pg["name"].as_str().unwrap();
     let user = pg["user"].as_str().unwrap();
     let alter = format!("ALTER USER \"{user}\" PASSWORD 'changed-behind-our-back'");
-    run("docker", &["exec", pg_name, "psql", "-U", user, "-d", pg["database"].as_str().unwrap(), "-c", &alter]);
+    run(
+        "docker",
+        &[
+            "exec",
+            pg_name,
+            "psql",
+            "-U",
+            user,
+            "-d",
+            pg["database"].as_str().unwrap(),
+            "-c",
+            &alter,
+        ],
+    );
     let redis_name = redis_instance["name"].as_str().unwrap();
     let url = redis_instance["url"].as_str().unwrap();
-    redis(url, &["ACL", "SETUSER", "default", "resetpass", ">changed-behind-our-back"]);
+    redis(
+        url,
+        &["ACL", "SETUSER", "default", "resetpass", ">changed-behind-our-back"],
+    );
 
     for (name, server_says) in [(pg_name, "password authentication failed"), (redis_name, "WRONGPASS")] {
         let err = arena.fails(&["start", name, "--timeout", "20"]);
@@ -281,7 +305,10 @@ fn a_container_that_cannot_start_is_removed_with_its_volume() {
     let err = arena.fails(&["create", "postgres", "--persistent", "--name", &name, "--image", image]);
     assert!(err.contains("starting container"), "{err}");
     assert!(!container_exists(&name), "the Created container was left behind");
-    assert!(!volume_exists(&format!("{name}-data")), "the new volume was left behind");
+    assert!(
+        !volume_exists(&format!("{name}-data")),
+        "the new volume was left behind"
+    );
 }
 
 #[test]
@@ -293,15 +320,29 @@ fn start_and_restart_wait_with_the_options_create_recorded() {
     let name = arena.name("recorded");
     create(
         &arena,
-        &["redis", "--name", &name, "--memory", "256m", "--env", "REDIS_MAXMEMORY_POLICY=allkeys-lru"],
+        &[
+            "redis",
+            "--name",
+            &name,
+            "--memory",
+            "256m",
+            "--env",
+            "REDIS_MAXMEMORY_POLICY=allkeys-lru",
+        ],
     );
     for step in [&["stop", name.as_str()][..], &["start", &name], &["restart", &name]] {
         arena.ok(step);
     }
     let inspected = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &name]);
     assert_eq!(stdout(&inspected).trim(), (256u64 << 20).to_string());
-    let url = arena.json(&["inspect", &name, "--json"])["url"].as_str().unwrap().to_string();
-    assert_eq!(redis(&url, &["CONFIG", "GET", "maxmemory-policy"]), "maxmemory-policy\nallkeys-lru");
+    let url = arena.json(&["inspect", &name, "--json"])["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        redis(&url, &["CONFIG", "GET", "maxmemory-policy"]),
+        "maxmemory-policy\nallkeys-lru"
+    );
 }
 
 #[test]
@@ -571,7 +612,20 @@ fn the_config_reaches_every_command_and_typos_in_it_are_errors() {
     )
     .unwrap();
     let err = arena.fails(&["engines", "postgres"]);
-    assert!(err.contains("[engines.postgress]") && err.contains("config file"), "{err}");
+    assert!(
+        err.contains("[engines.postgress]")
+            && err.contains("did you mean [engines.postgres]")
+            && err.contains("config file"),
+        "{err}"
+    );
+    // A plugin this machine does not have is only a warning.
+    std::fs::write(arena.config_path(), "[engines.cockroach]\nversion = \"24\"\n").unwrap();
+    let out = arena.cmd().args(["engines", "redis"]).output().unwrap();
+    assert!(
+        out.status.success() && stderr(&out).contains("[engines.cockroach]"),
+        "{}",
+        stderr(&out)
+    );
 
     std::fs::write(
         arena.config_path(),
@@ -658,7 +712,10 @@ fn signals_during_create_leave_nothing_behind() {
                 assert_eq!(out.status.code(), Some(code), "SIG{signal}: {err}");
                 assert!(err.contains("nothing was left behind"), "SIG{signal}: {err}");
             }
-            assert!(!container_exists(&name), "SIG{signal} (early: {early}) left the container: {err}");
+            assert!(
+                !container_exists(&name),
+                "SIG{signal} (early: {early}) left the container: {err}"
+            );
             assert!(
                 !volume_exists(&format!("{name}-data")),
                 "SIG{signal} (early: {early}) left the volume: {err}"

@@ -44,8 +44,9 @@ impl Context<DockerBackend> {
 }
 
 impl<B: ContainerBackend> Context<B> {
+    /// The resolver of a command that creates or starts instances (checks the config once).
     pub fn resolver(&self) -> anyhow::Result<Resolver<'_>> {
-        Resolver::new(&self.config, &self.registry)
+        Resolver::checked(&self.config, &self.registry)
     }
 
     /// The dbarena container called `name`; anything else is refused.
@@ -59,8 +60,7 @@ impl<B: ContainerBackend> Context<B> {
         if !record::is_managed(&info.labels) {
             bail!("container '{name}' was not created by dbarena; refusing to touch it");
         }
-        let record =
-            InstanceRecord::from_labels(&info.labels).map_err(|e| anyhow::anyhow!("instance {name}: {e}"))?;
+        let record = InstanceRecord::from_labels(&info.labels).map_err(|e| anyhow::anyhow!("instance {name}: {e}"))?;
         Ok(Managed { info, record })
     }
 
@@ -122,9 +122,7 @@ impl<B: ContainerBackend> Context<B> {
         if m.info.state != State::Running {
             return Status::Stopped;
         }
-        let Ok(resolver) = self.resolver() else {
-            return Status::Unhealthy;
-        };
+        let resolver = Resolver::new(&self.config, &self.registry);
         let Ok(resolved) = resolver.existing(&m.record, None) else {
             return Status::Unhealthy;
         };

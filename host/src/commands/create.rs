@@ -90,7 +90,10 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
                 if let Some(proof) = &done.proof.handshake {
                     view.server_version = proof.server_version.clone();
                     if !proof.authenticated {
-                        let why = proof.note.as_deref().unwrap_or("the engine's handshake does not authenticate");
+                        let why = proof
+                            .note
+                            .as_deref()
+                            .unwrap_or("the engine's handshake does not authenticate");
                         output::warn(format_args!("{}: credentials not verified: {why}", r.record.name));
                     }
                 }

@@ -3,9 +3,9 @@
 use crate::cli::EnginesArgs;
 use crate::config::Config;
 use crate::output::{escape, print_json, table};
-use crate::resolve::{Request, Resolver};
 use crate::plugin::Entry;
 use crate::plugin::bindings::{ConnectionInfo, ContainerSpec, Endpoint, Probe, Setting};
+use crate::resolve::{Request, Resolver};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -116,7 +116,7 @@ fn show(
         instance: args.instance.clone(),
         ..Default::default()
     };
-    let resolved = Resolver::new(config, registry)?.instance(&request, "preview", None)?;
+    let resolved = Resolver::checked(config, registry)?.instance(&request, "preview", None)?;
     let plugin = resolved.plugin;
     let entry = registry.get(plugin.id())?;
     let spec = resolved.spec;

@@ -33,7 +33,9 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
             let result = async {
                 if restart {
                     bar.set_message("restarting");
-                    ctx.backend.restart_container(&m.info.id, Duration::from_secs(10)).await?;
+                    ctx.backend
+                        .restart_container(&m.info.id, Duration::from_secs(10))
+                        .await?;
                 } else if m.info.state != State::Running {
                     bar.set_message("starting");
                     ctx.backend.start_container(&m.info.id).await?;
@@ -50,11 +52,15 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
                     Some(since),
                 );
                 match check
-                    .wait(&|what| bar.set_message(format!("waiting for {}", escape(what))), &cancel)
+                    .wait(
+                        &|what| bar.set_message(format!("waiting for {}", escape(what))),
+                        &cancel,
+                    )
                     .await
                 {
                     Ok(proof) => {
-                        let mut view = Instance::from_container(&info, &m.record, Some(resolved.plugin), Status::Healthy);
+                        let mut view =
+                            Instance::from_container(&info, &m.record, Some(resolved.plugin), Status::Healthy);
                         view.server_version = proof.handshake.and_then(|h| h.server_version);
                         Ok((view, proof.took))
                     }

@@ -58,7 +58,11 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
         Ok(m) => ctx.instance(&m).await,
         Err(e) => {
             let all = ctx.all_managed().await?;
-            let orphan = ctx.orphans(&all).await?.into_iter().find(|o| o.record.name == args.name);
+            let orphan = ctx
+                .orphans(&all)
+                .await?
+                .into_iter()
+                .find(|o| o.record.name == args.name);
             match orphan {
                 Some(o) => Instance::orphaned(&o.record, o.volumes),
                 None => return Err(e),
@@ -100,7 +104,11 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
             .into_owned(),
         ),
     ];
-    rows.extend(i.env.iter().map(|(k, v)| ("env", escape(&format!("{k}={v}")).into_owned())));
+    rows.extend(
+        i.env
+            .iter()
+            .map(|(k, v)| ("env", escape(&format!("{k}={v}")).into_owned())),
+    );
     for (k, v) in rows {
         t.add_row([k.to_string(), v]);
     }

@@ -92,7 +92,12 @@ pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord) -> Option<Endpoin
 impl Instance {
     /// The view of a container; `plugin` (when the engine is installed) formats the URL,
     /// `status` comes from a probe or the container state.
-    pub fn from_container(info: &ContainerInfo, record: &InstanceRecord, plugin: Option<&Plugin>, status: Status) -> Self {
+    pub fn from_container(
+        info: &ContainerInfo,
+        record: &InstanceRecord,
+        plugin: Option<&Plugin>,
+        status: Status,
+    ) -> Self {
         let at = endpoint(info, record);
         let connection = match (plugin, &at) {
             (Some(plugin), Some(at)) => plugin.connection(at).map_err(|e| tracing::warn!("{e}")).ok(),
@@ -100,7 +105,10 @@ impl Instance {
         };
         let running = info.state == State::Running;
         let mut view = Self::base(record, status);
-        view.host = at.as_ref().map(|a| a.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+        view.host = at
+            .as_ref()
+            .map(|a| a.host.clone())
+            .unwrap_or_else(|| "127.0.0.1".into());
         view.port = at.map(|a| a.port);
         view.url = connection.as_ref().map(|c| c.url.clone());
         view.env = connection

@@ -62,7 +62,9 @@ pub fn is_managed(labels: &BTreeMap<String, String>) -> bool {
 
 /// The instance name recorded on an object, if it is dbarena's.
 pub fn instance_name(labels: &BTreeMap<String, String>) -> Option<&str> {
-    is_managed(labels).then(|| labels.get(key::NAME).map(String::as_str)).flatten()
+    is_managed(labels)
+        .then(|| labels.get(key::NAME).map(String::as_str))
+        .flatten()
 }
 
 /// The create process that made an object (see [`key::OWNER`]).
@@ -272,7 +274,10 @@ pub(crate) mod tests {
     #[test]
     fn a_record_round_trips_through_container_and_volume_labels() {
         let record = sample();
-        assert_eq!(InstanceRecord::from_labels(&record.container_labels(None)).unwrap(), record);
+        assert_eq!(
+            InstanceRecord::from_labels(&record.container_labels(None)).unwrap(),
+            record
+        );
         let volume = record.volume_labels("/var/lib/postgresql/data", Some("tok"));
         assert_eq!(InstanceRecord::from_labels(&volume).unwrap(), record);
         assert_eq!(InstanceRecord::data_path(&volume), Some("/var/lib/postgresql/data"));
@@ -305,7 +310,10 @@ pub(crate) mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let r = InstanceRecord::from_labels(&labels).unwrap();
-        assert_eq!((r.name.as_str(), r.engine.as_str(), r.container_port), ("old", "redis", 6379));
+        assert_eq!(
+            (r.name.as_str(), r.engine.as_str(), r.container_port),
+            ("old", "redis", 6379)
+        );
         assert_eq!(r.memory_limit_bytes, None);
         assert!(r.extra_env.is_empty());
         assert_eq!(r.requested_port, None);
@@ -319,10 +327,16 @@ pub(crate) mod tests {
         ));
         let mut labels = sample().container_labels(None);
         labels.insert("io.dbarena.record".into(), "99".into());
-        assert!(matches!(InstanceRecord::from_labels(&labels), Err(RecordError::TooNew(99))));
+        assert!(matches!(
+            InstanceRecord::from_labels(&labels),
+            Err(RecordError::TooNew(99))
+        ));
         let mut labels = sample().container_labels(None);
         labels.insert("io.dbarena.extra-env".into(), "{not json".into());
-        assert!(matches!(InstanceRecord::from_labels(&labels), Err(RecordError::Invalid(_))));
+        assert!(matches!(
+            InstanceRecord::from_labels(&labels),
+            Err(RecordError::Invalid(_))
+        ));
         let mut labels = sample().container_labels(None);
         labels.insert("io.dbarena.requested-port".into(), "70000".into());
         assert!(InstanceRecord::from_labels(&labels).is_err());

@@ -21,6 +21,7 @@ pub struct Choices {
 }
 
 /// A created, ready instance.
+#[derive(Debug)]
 pub struct Provisioned {
     pub info: ContainerInfo,
     pub proof: Proof,
@@ -106,7 +107,11 @@ async fn steps<B: ContainerBackend>(
     progress("starting".into());
     let plan = ports::PortPlan {
         ports: &r.spec.ports,
-        host_ip: if r.publish_all_interfaces { "0.0.0.0" } else { "127.0.0.1" },
+        host_ip: if r.publish_all_interfaces {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        },
         preferred: record.requested_port.or(Some(r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
     };
@@ -120,7 +125,10 @@ async fn steps<B: ContainerBackend>(
         .await
         .map_err(|e| with_container(e.into()))?;
     let check = ReadinessCheck::new(backend, r.plugin, &info, record, &r.spec.readiness, r.timeout, None);
-    match check.wait(&|what| progress(format!("waiting for {what}")), cancel).await {
+    match check
+        .wait(&|what| progress(format!("waiting for {what}")), cancel)
+        .await
+    {
         Ok(proof) => Ok(Provisioned { info, proof }),
         Err(e) => {
             let tail = last_log_lines(backend, &id, 20).await;

@@ -29,7 +29,10 @@ pub async fn ensure_image<B: ContainerBackend>(
             layers.len()
         ));
     };
-    backend.pull_image(image, &report).await.map_err(|e| pull_error(image, e))
+    backend
+        .pull_image(image, &report)
+        .await
+        .map_err(|e| pull_error(image, e))
 }
 
 /// A failed pull, with what the user can do about it.

@@ -68,10 +68,7 @@ fn resolve<'r>(config: &'r Config, req: &Request, name: &str, adopt: Option<&Ins
 where
     'static: 'r,
 {
-    Resolver::new(config, registry())
-        .unwrap()
-        .instance(req, name, adopt)
-        .unwrap()
+    Resolver::new(config, registry()).instance(req, name, adopt).unwrap()
 }
 
 fn backend() -> FakeBackend {
@@ -104,17 +101,28 @@ async fn a_ready_instance_records_every_option_that_shapes_its_spec() {
     };
     let r = resolve(&config, &request(args), "rec", None);
     let done = run(&fake, &r, Choices::default()).await.unwrap();
-    assert_eq!(done.info.ports[0].host_port, port, "the taken default port falls back to a Docker-picked one");
+    assert_eq!(
+        done.info.ports[0].host_port, port,
+        "the taken default port falls back to a Docker-picked one"
+    );
     assert_eq!(fake.calls_of(Op::CreateContainer).len(), 2, "one retry after PortInUse");
-    assert_eq!(fake.containers().len(), 1, "the container that could not bind is removed");
+    assert_eq!(
+        fake.containers().len(),
+        1,
+        "the container that could not bind is removed"
+    );
 
     // start/restart read the record back: the same spec, memory and --env extras included.
     let record = InstanceRecord::from_labels(&done.info.labels).unwrap();
     assert_eq!(record, r.record);
-    let again = Resolver::new(&config, registry()).unwrap().existing(&record, None).unwrap();
+    let again = Resolver::new(&config, registry()).existing(&record, None).unwrap();
     assert_eq!(again.spec, r.spec);
     assert_eq!(again.spec.memory_limit_bytes, Some(256 << 20));
-    assert!(again.spec.cmd.iter().any(|a| a == "allkeys-lru"), "{:?}", again.spec.cmd);
+    assert!(
+        again.spec.cmd.iter().any(|a| a == "allkeys-lru"),
+        "{:?}",
+        again.spec.cmd
+    );
 }
 
 #[tokio::test]
@@ -192,16 +200,26 @@ async fn persistent_data_is_adopted_with_its_credentials_and_never_undone() {
         .await
         .unwrap();
 
-    let adopt = volumes::adoptable(&fake, "keep").await.unwrap().expect("a record on the volume");
+    let adopt = volumes::adoptable(&fake, "keep")
+        .await
+        .unwrap()
+        .expect("a record on the volume");
     let mut req = request(InstanceArgs {
         persistent: true,
         ..Default::default()
     });
     req.port = Some(port);
     let r = resolve(&config, &req, "keep", Some(&adopt));
-    assert_eq!(r.record.credentials.password, "kept-Pw1", "the data's password, not a new one");
+    assert_eq!(
+        r.record.credentials.password, "kept-Pw1",
+        "the data's password, not a new one"
+    );
     run(&fake, &r, Choices::default()).await.unwrap();
-    assert_eq!(fake.calls_of(Op::CreateVolume).len(), 1, "only the set-up created a volume");
+    assert_eq!(
+        fake.calls_of(Op::CreateVolume).len(),
+        1,
+        "only the set-up created a volume"
+    );
 
     // A failed create on adopted data removes its container but never the data.
     let c = fake.containers().remove(0);
@@ -235,7 +253,8 @@ async fn undo_removes_only_what_this_create_made_even_by_the_same_name() {
         .unwrap();
     assert!(journal.undo(&fake).await.is_empty());
     assert_eq!(fake.containers().len(), 1, "another process's container was removed");
-    assert_eq!(fake.volumes().len(), 1, "another process's volume was removed");
+    let named = |fake: &FakeBackend| fake.volumes().iter().filter(|v| v.name == "same-data").count();
+    assert_eq!(named(&fake), 1, "another process's volume was removed");
 
     // With its own token on them, the same lookups remove them.
     other.intend_container("same");
@@ -265,7 +284,10 @@ async fn cancelling_stops_at_the_next_step_and_removes_what_was_made() {
             cancel.cancel();
         }
     };
-    let (result, ()) = tokio::join!(provision(&fake, &r, Choices::default(), &journal, &cancel, &|_| {}), canceller);
+    let (result, ()) = tokio::join!(
+        provision(&fake, &r, Choices::default(), &journal, &cancel, &|_| {}),
+        canceller
+    );
     let err = result.err().expect("cancelled");
     assert!(err.to_string().contains("interrupted"), "{err:#}");
     assert!(fake.containers().is_empty() && fake.volumes().is_empty());

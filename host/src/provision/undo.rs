@@ -126,7 +126,9 @@ impl Journal {
 
     async fn remove_own_volume<B: ContainerBackend>(&self, backend: &B, name: &str) -> Result<(), BackendError> {
         match backend.inspect_volume(name).await? {
-            Some(v) if record::owner(&v.labels) == Some(&self.owner) => ignore_missing(backend.remove_volume(name).await),
+            Some(v) if record::owner(&v.labels) == Some(&self.owner) => {
+                ignore_missing(backend.remove_volume(name).await)
+            }
             _ => Ok(()),
         }
     }

@@ -46,7 +46,8 @@ pub async fn mounts<B: ContainerBackend>(
         let name = volume_name(&record.name, index);
         match backend.inspect_volume(&name).await? {
             Some(existing) => {
-                let data = InstanceRecord::from_labels(&existing.labels).map_err(|e| anyhow::anyhow!("volume {name}: {e}"))?;
+                let data =
+                    InstanceRecord::from_labels(&existing.labels).map_err(|e| anyhow::anyhow!("volume {name}: {e}"))?;
                 if data.engine != record.engine || data.version != record.version {
                     bail!(
                         "volume {name} holds {} {} data, not {} {}",

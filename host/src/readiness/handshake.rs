@@ -3,8 +3,8 @@
 //! connection, so a plugin can authenticate (SCRAM) without randomness of its own.
 
 use crate::plugin::Plugin;
-use crate::plugin::bindings::{Credentials, HandshakeContext, HandshakeOutcome, HandshakeSecrets, ReadyInfo};
 use crate::plugin::PluginFailure;
+use crate::plugin::bindings::{Credentials, HandshakeContext, HandshakeOutcome, HandshakeSecrets, ReadyInfo};
 use rand::RngCore;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,7 +60,12 @@ pub async fn attempt(
                 return Ok(Attempt::NotYet("connection closed without a complete answer".into()));
             }
             Ok(Ok(n)) => n,
-            Err(_) => return Ok(Attempt::NotYet(format!("no answer within {} s", READ_TIMEOUT.as_secs()))),
+            Err(_) => {
+                return Ok(Attempt::NotYet(format!(
+                    "no answer within {} s",
+                    READ_TIMEOUT.as_secs()
+                )));
+            }
         };
         received.extend_from_slice(&chunk[..n]);
         if received.len() > MAX_REPLY_BYTES {

@@ -82,7 +82,11 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
     }
 
     /// Waits for every probe in order; `progress` hears what is being waited for.
-    pub async fn wait(&self, progress: &(dyn Fn(&str) + Send + Sync), cancel: &Cancel) -> Result<Proof, ReadinessError> {
+    pub async fn wait(
+        &self,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        cancel: &Cancel,
+    ) -> Result<Proof, ReadinessError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let patterns: Vec<&str> = self
