@@ -8,20 +8,20 @@
 
 mod common;
 
-use common::{Cleanup, docker_ok};
+use common::{Cleanup, docker_ok, import_rootfs};
 use dbarena::container::docker::DockerBackend;
 use dbarena::container::{
     BackendError, ContainerBackend, ContainerDef, LogLine, Mount, PortBinding, PullProgress, State,
 };
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const IMAGE: &str = "dbarena-test/busybox:1";
+const IMAGE: &str = common::BUSYBOX_IMAGE;
 const TEST_LABEL: &str = "io.dbarena.test";
 const REGISTRY: &str = "127.0.0.1:5000";
 
@@ -36,83 +36,10 @@ async fn setup(test: &str) -> Option<DockerBackend> {
         Ok(b) => b,
         Err(e) => panic!("{test}: cannot connect to Docker ({e}); start it with `bash .ci/docker-up.sh`"),
     };
-    if let Err(e) = ensure_busybox_image() {
+    if let Err(e) = common::ensure_busybox_image() {
         panic!("{test}: cannot build {IMAGE}: {e}");
     }
     Some(backend)
-}
-
-fn find_busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// Imports `dbarena-test/busybox:1` (a static busybox, `VOLUME /data`) unless present.
-fn ensure_busybox_image() -> Result<(), String> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    BUILT.get_or_init(build_busybox_image).clone()
-}
-
-fn build_busybox_image() -> Result<(), String> {
-    if docker_ok(&["image", "inspect", IMAGE]).is_ok() {
-        return Ok(());
-    }
-    let busybox = match find_busybox() {
-        Some(p) => p,
-        None => {
-            eprintln!("installing busybox-static for {IMAGE}");
-            let ok = |args: &[&str]| {
-                Command::new("apt-get")
-                    .args(args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .stdout(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if !ok(&["install", "-y", "-qq", "busybox-static"]) {
-                ok(&["update", "-qq"]);
-                ok(&["install", "-y", "-qq", "busybox-static"]);
-            }
-            find_busybox().ok_or("no busybox binary (apt-get install busybox-static)")?
-        }
-    };
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let root = dir.path().join("rootfs");
-    for d in ["bin", "tmp", "data", "etc", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;
-    for applet in [
-        "sh", "echo", "sleep", "cat", "ls", "env", "printf", "true", "false", "grep", "mkdir", "touch", "rm", "id",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).map_err(|e| e.to_string())?;
-    }
-    import_rootfs(&root, IMAGE, &["CMD [\"/bin/sh\"]", "VOLUME /data"])
-}
-
-/// `tar -C root -c . | docker import --change ... - tag`.
-fn import_rootfs(root: &Path, tag: &str, changes: &[&str]) -> Result<(), String> {
-    let tarball = root.with_extension("tar");
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(root)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !tar.success() {
-        return Err("tar failed".into());
-    }
-    let tarball = tarball.to_string_lossy().into_owned();
-    let mut args = vec!["import"];
-    for c in changes {
-        args.extend(["--change", c]);
-    }
-    args.extend([tarball.as_str(), tag]);
-    docker_ok(&args).map(drop)
 }
 
 /// A name unique to this test run.

@@ -187,7 +187,7 @@ fn engine_detail_shows_the_spec_it_would_run() {
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        stderr.contains("invalid version") && stderr.contains("supported"),
+        stderr.contains("no version '1'") && stderr.contains("available: 7, 7.2, 8"),
         "{stderr}"
     );
 

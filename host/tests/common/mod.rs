@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 pub fn repo_root() -> PathBuf {
@@ -308,4 +308,80 @@ pub fn build_plugin(dir: &Path, target_dir: &str) -> PathBuf {
         .join("target")
         .join(target_dir)
         .join(format!("wasm32-wasip2/release/dbarena_plugin_{name}.wasm"))
+}
+
+/// A static busybox image (`VOLUME /data`), imported from the host's busybox on first use.
+pub const BUSYBOX_IMAGE: &str = "dbarena-test/busybox:1";
+
+fn find_busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Imports `dbarena-test/busybox:1` (a static busybox, `VOLUME /data`) unless present.
+pub fn ensure_busybox_image() -> Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT.get_or_init(build_busybox_image).clone()
+}
+
+fn build_busybox_image() -> Result<(), String> {
+    if docker_ok(&["image", "inspect", BUSYBOX_IMAGE]).is_ok() {
+        return Ok(());
+    }
+    let busybox = match find_busybox() {
+        Some(p) => p,
+        None => {
+            eprintln!("installing busybox-static for {BUSYBOX_IMAGE}");
+            let ok = |args: &[&str]| {
+                Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !ok(&["install", "-y", "-qq", "busybox-static"]) {
+                ok(&["update", "-qq"]);
+                ok(&["install", "-y", "-qq", "busybox-static"]);
+            }
+            find_busybox().ok_or("no busybox binary (apt-get install busybox-static)")?
+        }
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = dir.path().join("rootfs");
+    for d in ["bin", "tmp", "data", "etc", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(&busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    for applet in [
+        "sh", "echo", "sleep", "cat", "ls", "env", "printf", "true", "false", "grep", "mkdir", "touch", "rm", "id",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).map_err(|e| e.to_string())?;
+    }
+    import_rootfs(&root, BUSYBOX_IMAGE, &["CMD [\"/bin/sh\"]", "VOLUME /data"])
+}
+
+/// `tar -C root -c . | docker import --change ... - tag`.
+pub fn import_rootfs(root: &Path, tag: &str, changes: &[&str]) -> Result<(), String> {
+    let tarball = root.with_extension("tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !tar.success() {
+        return Err("tar failed".into());
+    }
+    let tarball = tarball.to_string_lossy().into_owned();
+    let mut args = vec!["import"];
+    for c in changes {
+        args.extend(["--change", c]);
+    }
+    args.extend([tarball.as_str(), tag]);
+    docker_ok(&args).map(drop)
 }
