@@ -36,6 +36,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show an instance's server log.
     Logs(LogsArgs),
+    /// Print instances' connection variables for a shell, a .env file or JSON.
+    Env(EnvArgs),
+    /// Print an instance's connection URL.
+    Url(UrlArgs),
     /// Pull, list or prune the images engines use.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -212,6 +216,32 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `dbarena env` writes variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    /// `export NAME='value'` lines: `eval "$(dbarena env NAME)"`.
+    Sh,
+    /// `NAME="value"` lines for .env files.
+    Dotenv,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Instance names; variables two of them share are prefixed with the instance name.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+
+    #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
+    pub format: EnvFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct UrlArgs {
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -723,3 +723,34 @@ fn signals_during_create_leave_nothing_behind() {
         }
     }
 }
+
+#[test]
+fn env_exports_what_host_clients_use_and_url_prints_the_url() {
+    if !docker_available("env_exports_what_host_clients_use_and_url_prints_the_url") {
+        return;
+    }
+    let arena = Arena::new();
+    // Credentials that need quoting in every format.
+    let pg = create(
+        &arena,
+        &["postgres", "--user", "app user", "--password", "p@ss w'rd$\"x"],
+    );
+    let name = pg[0]["name"].as_str().unwrap();
+    let exports = arena.ok(&["env", name]);
+    let script = format!("{exports}\npsql -XtAc 'select current_user'");
+    assert_eq!(run("sh", &["-c", &script]), "app user", "{exports}");
+    let json = arena.json(&["env", name, "--format", "json"]);
+    assert_eq!(json["PGPASSWORD"], "p@ss w'rd$\"x", "{json}");
+    let dotenv = arena.ok(&["env", name, "--format", "dotenv"]);
+    assert!(dotenv.lines().any(|l| l.starts_with("PGUSER=\"app user\"")), "{dotenv}");
+    assert_eq!(arena.ok(&["url", name]).trim(), pg[0]["url"].as_str().unwrap());
+
+    // Two instances exporting the same names: each is prefixed, nothing is overwritten.
+    let other = create(&arena, &["postgres"]);
+    let other_name = other[0]["name"].as_str().unwrap();
+    let both = arena.json(&["env", name, other_name, "--format", "json"]);
+    let key = |n: &str| format!("{}_PGPORT", n.to_uppercase().replace('-', "_"));
+    assert_eq!(both[key(name)], pg[0]["port"].to_string(), "{both}");
+    assert_eq!(both[key(other_name)], other[0]["port"].to_string(), "{both}");
+    assert!(both.get("PGPORT").is_none(), "{both}");
+}

@@ -5,6 +5,7 @@ mod context;
 mod create;
 pub(crate) mod destroy;
 mod engines;
+mod env;
 mod images;
 mod lifecycle;
 mod list;
@@ -39,6 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::List(args) => list::list(&ctx, &args).await,
                     Command::Inspect(args) => list::inspect(&ctx, &args).await,
                     Command::Logs(args) => logs::run(&ctx, &args).await,
+                    Command::Env(args) => env::env(&ctx, &args).await,
+                    Command::Url(args) => env::url(&ctx, &args).await,
                     Command::Images(cmd) => images::run(&ctx, cmd).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                 }

@@ -9,7 +9,7 @@ pub use record::InstanceRecord;
 
 use crate::container::{ContainerInfo, State};
 use crate::plugin::Plugin;
-use crate::plugin::bindings::Endpoint;
+use crate::plugin::bindings::{ConnectionForm, Endpoint};
 use serde::Serialize;
 
 /// Health as users see it.
@@ -57,6 +57,8 @@ pub struct Instance {
     /// Client environment variables (e.g. PGHOST), as an object in JSON.
     pub env: std::collections::BTreeMap<String, String>,
     pub shell: Vec<String>,
+    /// Other forms of the connection (JDBC URL, ADO.NET string...), from the plugin.
+    pub connection_forms: Vec<ConnectionForm>,
     pub persistent: bool,
     pub mode: String,
     pub image: String,
@@ -109,13 +111,20 @@ impl Instance {
             .as_ref()
             .map(|a| a.host.clone())
             .unwrap_or_else(|| "127.0.0.1".into());
-        view.port = at.map(|a| a.port);
+        view.port = at.as_ref().map(|a| a.port);
         view.url = connection.as_ref().map(|c| c.url.clone());
         view.env = connection
             .as_ref()
             .map(|c| c.env.iter().cloned().collect())
             .unwrap_or_default();
         view.shell = connection.map(|c| c.shell).unwrap_or_default();
+        view.connection_forms = match (plugin, &at) {
+            (Some(plugin), Some(at)) => plugin
+                .connection_forms(at)
+                .map_err(|e| tracing::warn!("{e}"))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         view.image = info.image.clone();
         view.container_id = info.id.clone();
         view.volumes = info.volumes.clone();
@@ -149,6 +158,7 @@ impl Instance {
             url: None,
             env: Default::default(),
             shell: Vec::new(),
+            connection_forms: Vec::new(),
             persistent: record.persistent,
             mode: record::mode_name(record.mode).to_string(),
             image: record.image.clone(),

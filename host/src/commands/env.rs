@@ -1,0 +1,166 @@
+//! `dbarena env` and `dbarena url`: connection details for scripts and shells.
+//!
+//! Variables are the plugin's (e.g. `PGHOST`, `DATABASE_URL`) plus the connection forms
+//! that name one (e.g. `JDBC_URL`). A name two instances both export is prefixed with
+//! each instance's name (`PG1_PGHOST`), so nothing is silently overwritten.
+
+use super::Context;
+use crate::cli::{EnvArgs, EnvFormat, UrlArgs};
+use crate::container::ContainerBackend;
+use crate::instance::Instance;
+use anyhow::bail;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+/// Each instance's variables, in order.
+fn variables(i: &Instance) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = i.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for form in &i.connection_forms {
+        if let Some(name) = &form.env_name
+            && !vars.iter().any(|(k, _)| k == name)
+        {
+            vars.push((name.clone(), form.value.clone()));
+        }
+    }
+    vars
+}
+
+/// `pg-1` → `PG_1`: an instance name as an environment-variable prefix (never starting
+/// with a digit).
+fn prefix(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if upper.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{upper}")
+    } else {
+        upper
+    }
+}
+
+/// Merges the instances' variables, prefixing the names more than one of them exports.
+fn merge(per_instance: &[(String, Vec<(String, String)>)]) -> Vec<(String, String)> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, vars) in per_instance {
+        for (k, _) in vars {
+            *count.entry(k).or_default() += 1;
+        }
+    }
+    per_instance
+        .iter()
+        .flat_map(|(name, vars)| {
+            let count = &count;
+            vars.iter().map(move |(k, v)| match count[k.as_str()] {
+                1 => (k.clone(), v.clone()),
+                _ => (format!("{}_{k}", prefix(name)), v.clone()),
+            })
+        })
+        .collect()
+}
+
+/// One `KEY=value` line in `format`.
+fn line(format: EnvFormat, key: &str, value: &str) -> String {
+    match format {
+        EnvFormat::Sh => format!("export {key}={}", shell_words::quote(value)),
+        EnvFormat::Dotenv => {
+            // Double-quoted, with the escapes dotenv readers (python-dotenv, dotenvy, the
+            // Node `dotenv` package) expand inside double quotes.
+            let escaped = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+                .replace('$', "\\$");
+            format!("{key}=\"{escaped}\"")
+        }
+        EnvFormat::Json => unreachable!("JSON is written whole"),
+    }
+}
+
+async fn instances<B: ContainerBackend>(ctx: &Context<B>, names: &[String]) -> anyhow::Result<Vec<Instance>> {
+    let mut out = Vec::new();
+    for name in names {
+        let m = ctx.managed(name).await?;
+        let i = ctx.instance(&m).await;
+        if i.port.is_none() {
+            bail!("{name} is not running (start it with `dbarena start {name}`)");
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+pub async fn env<B: ContainerBackend>(ctx: &Context<B>, args: &EnvArgs) -> anyhow::Result<ExitCode> {
+    let instances = instances(ctx, &args.names).await?;
+    let per_instance: Vec<(String, Vec<(String, String)>)> =
+        instances.iter().map(|i| (i.name.clone(), variables(i))).collect();
+    // Names are valid: the plugin's were validated when returned, and prefixes are too.
+    let merged = merge(&per_instance);
+    match args.format {
+        EnvFormat::Json => {
+            let object: serde_json::Map<String, serde_json::Value> =
+                merged.into_iter().map(|(k, v)| (k, v.into())).collect();
+            crate::output::print_json(&object)?;
+        }
+        format => {
+            for (k, v) in &merged {
+                println!("{}", line(format, k, v));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn url<B: ContainerBackend>(ctx: &Context<B>, args: &UrlArgs) -> anyhow::Result<ExitCode> {
+    let i = instances(ctx, std::slice::from_ref(&args.name)).await?.remove(0);
+    match i.url {
+        Some(url) => println!("{}", crate::output::escape(&url)),
+        None => bail!("the {} plugin gives no URL for {}", i.engine, i.name),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn only_names_two_instances_share_are_prefixed() {
+        let merged = merge(&[
+            ("pg-1".into(), pairs(&[("PGHOST", "a"), ("DATABASE_URL", "u1")])),
+            ("cache".into(), pairs(&[("REDIS_URL", "r"), ("DATABASE_URL", "u2")])),
+        ]);
+        assert_eq!(
+            merged,
+            pairs(&[
+                ("PGHOST", "a"),
+                ("PG_1_DATABASE_URL", "u1"),
+                ("REDIS_URL", "r"),
+                ("CACHE_DATABASE_URL", "u2")
+            ])
+        );
+        assert_eq!(prefix("1st"), "_1ST");
+    }
+
+    #[test]
+    fn values_are_quoted_for_each_format() {
+        let nasty = "p@ss word$'\"\\\nx";
+        assert_eq!(line(EnvFormat::Sh, "K", "plain"), "export K=plain");
+        let sh = line(EnvFormat::Sh, "K", nasty);
+        assert_eq!(
+            shell_words::split(sh.strip_prefix("export ").unwrap()).unwrap(),
+            vec![format!("K={nasty}")]
+        );
+        assert_eq!(line(EnvFormat::Dotenv, "K", nasty), "K=\"p@ss word\\$'\\\"\\\\\\nx\"");
+    }
+}
