@@ -105,11 +105,11 @@ impl<'a> Resolver<'a> {
     /// silently do nothing) and a warning otherwise (a shared config may configure a
     /// plugin this machine does not have).
     pub fn checked(config: &'a Config, registry: &'a PluginRegistry) -> anyhow::Result<Self> {
-        let known: Vec<&str> = registry.iter().map(|e| e.plugin.id()).collect();
         for id in config.engines.keys() {
-            if known.contains(&id.as_str()) {
+            if registry.knows(id) {
                 continue;
             }
+            let known: Vec<&str> = registry.iter().map(|e| e.plugin.id()).collect();
             let near = known.iter().find(|k| strsim::damerau_levenshtein(k, id) <= 2);
             match near {
                 Some(near) => bail!(
