@@ -250,7 +250,8 @@ impl<'a> Resolver<'a> {
             memory_limit_bytes: spec.memory_limit_bytes,
             extra_env: options.extra,
             requested_port: request.port,
-            container_port: spec.ports[0],
+            // No ports: an engine without a network protocol (validation allows it).
+            container_port: spec.ports.first().copied().unwrap_or(0),
             created_at: chrono::Utc::now().to_rfc3339(),
         };
         Ok(ResolvedInstance {

@@ -33,6 +33,9 @@ pub struct Entry {
 /// An engine loaded on first use: the entry, or why its id is unavailable.
 type Slot = OnceLock<Result<Entry, String>>;
 
+/// A pin with its loaded entry or the reason its engine is unavailable.
+pub type PinStatus<'a> = (&'a Pin, Result<&'a Entry, &'a str>);
+
 struct Pinned {
     pin: Pin,
     slot: Slot,
@@ -153,7 +156,7 @@ impl PluginRegistry {
 
     /// The lock's pins, each with its loaded entry or the reason it is unavailable; `Err`:
     /// why the lock itself cannot be used. For `plugin list` and `plugin verify`.
-    pub fn pinned_status(&self) -> Result<Vec<(&Pin, Result<&Entry, &str>)>, &str> {
+    pub fn pinned_status(&self) -> Result<Vec<PinStatus<'_>>, &str> {
         let pins = self.pins.as_ref().map_err(String::as_str)?;
         Ok(pins
             .iter()
@@ -314,13 +317,13 @@ impl PluginRegistry {
                     Some(format!(
                         "ignored: engine id '{id}' is already provided by an installed plugin"
                     ))
-                } else if let Some(first) = entries.iter().find(|e| e.plugin.id() == id) {
-                    Some(format!(
-                        "ignored: engine id '{id}' is already provided by {}",
-                        first.plugin.source
-                    ))
                 } else {
-                    None
+                    entries.iter().find(|e| e.plugin.id() == id).map(|first| {
+                        format!(
+                            "ignored: engine id '{id}' is already provided by {}",
+                            first.plugin.source
+                        )
+                    })
                 };
                 match why {
                     Some(why) => self.problem(path, why),
