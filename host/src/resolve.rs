@@ -105,11 +105,11 @@ impl<'a> Resolver<'a> {
     /// silently do nothing) and a warning otherwise (a shared config may configure a
     /// plugin this machine does not have).
     pub fn checked(config: &'a Config, registry: &'a PluginRegistry) -> anyhow::Result<Self> {
-        let known: Vec<&str> = registry.iter().map(|e| e.plugin.id()).collect();
         for id in config.engines.keys() {
-            if known.contains(&id.as_str()) {
+            if registry.knows(id) {
                 continue;
             }
+            let known: Vec<&str> = registry.iter().map(|e| e.plugin.id()).collect();
             let near = known.iter().find(|k| strsim::damerau_levenshtein(k, id) <= 2);
             match near {
                 Some(near) => bail!(
@@ -250,7 +250,8 @@ impl<'a> Resolver<'a> {
             memory_limit_bytes: spec.memory_limit_bytes,
             extra_env: options.extra,
             requested_port: request.port,
-            container_port: spec.ports[0],
+            // No ports: an engine without a network protocol (validation allows it).
+            container_port: spec.ports.first().copied().unwrap_or(0),
             created_at: chrono::Utc::now().to_rfc3339(),
         };
         Ok(ResolvedInstance {

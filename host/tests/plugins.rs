@@ -100,7 +100,8 @@ fn engines_json_lists_builtins_and_a_dropped_in_plugin() {
         assert!(!e["versions"].as_array().unwrap().is_empty());
     }
 
-    // A new engine and a replacement for a built-in, dropped in without rebuilding dbarena.
+    // A new engine dropped in without rebuilding dbarena; a file with a built-in's id is
+    // ignored (replacing a built-in takes `plugin install --force`).
     let hostile = dir.path().join("hostile.wasm");
     let redis = dir.path().join("my-redis.wasm");
     std::fs::copy(built("hostile"), &hostile).unwrap();
@@ -121,14 +122,19 @@ fn engines_json_lists_builtins_and_a_dropped_in_plugin() {
             .unwrap()
     };
     assert_eq!(find("hostile")["source"], hostile.display().to_string());
-    assert_eq!(find("redis")["source"], redis.display().to_string());
-    assert_eq!(find("redis")["overrides_builtin"], true);
+    assert_eq!(find("redis")["source"], "builtin");
+    assert_eq!(find("redis")["overrides_builtin"], false);
     assert_eq!(find("postgres")["source"], "builtin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("my-redis.wasm") && stderr.contains("plugin install") && stderr.contains("--force"),
+        "{stderr}"
+    );
 
     let table = dbarena(dir.path(), cache.path()).arg("engines").output().unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
-        text.contains("hostile") && text.contains("(overrides built-in)"),
+        text.contains("hostile") && !text.contains("(overrides built-in)"),
         "{text}"
     );
 }
@@ -378,6 +384,22 @@ fn lies_in_the_spec_are_rejected_by_validation() {
 }
 
 #[test]
+fn readiness_needs_a_handshake_on_the_client_port_unless_there_is_no_network() {
+    for behaviour in ["no-handshake", "handshake-off-port"] {
+        let (err, _) = hostile(behaviour);
+        assert!(matches!(err, PluginFailure::Invalid { .. }), "{behaviour}: {err}");
+        assert!(
+            err.to_string().contains("no handshake probe on the client port"),
+            "{behaviour}: {err}"
+        );
+    }
+    // No ports: an engine without a network protocol; its readiness is unverified.
+    let plugin = load_file(&runtime(), "hostile").unwrap();
+    let spec = plugin.container_spec(&options(&[("HOSTILE", "no-network")])).unwrap();
+    assert!(spec.ports.is_empty());
+}
+
+#[test]
 fn a_plugin_importing_the_filesystem_is_refused_at_load() {
     let err = load_file(&runtime(), "fs-importer").err().expect("must be refused");
     assert!(matches!(err, PluginFailure::ForbiddenImports { .. }), "{err}");
@@ -402,6 +424,7 @@ fn compiled_components_are_cached_and_a_corrupt_entry_is_replaced() {
     let entries: Vec<PathBuf> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert!(

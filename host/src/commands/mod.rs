@@ -13,7 +13,6 @@ mod logs;
 mod plugin;
 
 use crate::cli::{Cli, Command};
-use crate::output;
 use crate::paths;
 use crate::plugin::{PluginRegistry, PluginRuntime};
 use std::process::ExitCode;
@@ -50,12 +49,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads every available engine plugin, warning about plugin files that cannot be used.
+/// The available engine plugins. Nothing is compiled here: each plugin loads when a command
+/// first needs it, and the registry warns (once each) about plugin files it cannot use.
 pub fn load_plugins() -> anyhow::Result<PluginRegistry> {
     let runtime = PluginRuntime::new(paths::component_cache_dir())?;
-    let registry = PluginRegistry::load(&runtime, paths::plugin_dir().as_deref())?;
-    for (path, problem) in &registry.problems {
-        output::warn(format_args!("skipping plugin {}: {problem}", path.display()));
-    }
-    Ok(registry)
+    PluginRegistry::load(&runtime, paths::plugin_dir().as_deref())
 }

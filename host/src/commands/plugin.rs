@@ -1,10 +1,11 @@
 //! `dbarena plugin new|test|install|list|remove|verify`.
 
 use crate::cli::PluginCommand;
-use crate::output::{print_json, table};
+use crate::output::{escape, print_json, table};
 use crate::paths;
 use crate::plugin::lockfile::{Lock, Pin};
-use crate::plugin::{PluginRuntime, PluginSource, conformance, sha256_hex, write_atomically};
+use crate::plugin::lockfile::{check_file_name, check_id};
+use crate::plugin::{BUILTIN_PLUGINS, PluginRuntime, PluginSource, conformance, sha256_hex, write_atomically};
 use crate::registry_index::RegistryIndex;
 use crate::scaffold::{self, SdkSource};
 use anyhow::{Context, bail};
@@ -68,7 +69,7 @@ fn test(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&report)?;
     } else {
-        println!("{report}");
+        println!("{}", escape(&report.to_string()));
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
@@ -138,6 +139,11 @@ fn install(source: &str, expected: Option<&str>, force: bool) -> anyhow::Result<
     let mut lock = Lock::read(&dir)?;
     let id = plugin.id().to_string();
     let file = format!("{id}.wasm");
+    check_file_name(&file)?;
+    let replaces_builtin = BUILTIN_PLUGINS.iter().any(|(b, _)| *b == id);
+    if !force && replaces_builtin {
+        bail!("'{id}' is a built-in engine; pass --force to replace the built-in with this plugin");
+    }
     if !force && (lock.by_id(&id).is_some() || dir.join(&file).exists()) {
         bail!(
             "a plugin '{id}' is already installed in {}; pass --force to replace it",
@@ -156,9 +162,14 @@ fn install(source: &str, expected: Option<&str>, force: bool) -> anyhow::Result<
     });
     lock.write(&dir)?;
     println!(
-        "installed {id} {} (api {}) sha256 {actual}",
-        plugin.info().plugin_version,
-        plugin.api_version
+        "installed {id} {} (api {}) sha256 {actual}{}",
+        escape(&plugin.info().plugin_version),
+        plugin.api_version,
+        if replaces_builtin {
+            "; it replaces the built-in engine (`dbarena plugin remove` restores it)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -172,29 +183,42 @@ struct Listed {
     pinned: bool,
     sha256: String,
     source: String,
+    /// Why a pinned plugin cannot be used (its engine is unavailable); `None` when it can.
+    problem: Option<String>,
 }
 
 fn list(json: bool) -> anyhow::Result<ExitCode> {
     let registry = super::load_plugins()?;
-    let rows: Vec<Listed> = registry
-        .iter()
-        .filter_map(|entry| match &entry.plugin.source {
-            PluginSource::Builtin => None,
-            PluginSource::File(path) => Some(Listed {
-                id: entry.plugin.id().to_string(),
-                file: path.display().to_string(),
-                version: entry.plugin.info().plugin_version.clone(),
-                api_version: entry.plugin.api_version.clone(),
-                pinned: entry.pin.is_some(),
-                sha256: entry.plugin.sha256.clone(),
-                source: entry
-                    .pin
-                    .as_ref()
-                    .map(|p| p.source.clone())
-                    .unwrap_or_else(|| "dropped in (unpinned)".into()),
-            }),
-        })
-        .collect();
+    let dir = plugin_dir()?;
+    let mut rows: Vec<Listed> = Vec::new();
+    // An unusable lock was already reported as a warning: nothing in the directory is used.
+    if let Ok(pins) = registry.pinned_status() {
+        for (pin, loaded) in pins {
+            rows.push(Listed {
+                id: pin.id.clone(),
+                file: dir.join(&pin.file).display().to_string(),
+                version: pin.version.clone(),
+                api_version: pin.api_version.clone(),
+                pinned: true,
+                sha256: pin.sha256.clone(),
+                source: pin.source.clone(),
+                problem: loaded.err().map(str::to_string),
+            });
+        }
+    }
+    for entry in registry.unpinned_entries() {
+        rows.push(Listed {
+            id: entry.plugin.id().to_string(),
+            file: entry.plugin.source.to_string(),
+            version: entry.plugin.info().plugin_version.clone(),
+            api_version: entry.plugin.api_version.clone(),
+            pinned: false,
+            sha256: entry.plugin.sha256.clone(),
+            source: "dropped in (unpinned)".into(),
+            problem: None,
+        });
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
     if json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -202,44 +226,97 @@ fn list(json: bool) -> anyhow::Result<ExitCode> {
     if rows.is_empty() {
         println!(
             "no plugins in {} (built-in engines: `dbarena engines`)",
-            plugin_dir()?.display()
+            escape(&dir.display().to_string())
         );
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table(["ID", "VERSION", "API", "PINNED", "SOURCE", "FILE"]);
     for r in rows {
-        t.add_row([
-            r.id,
-            r.version,
-            r.api_version,
-            if r.pinned { "yes" } else { "no" }.into(),
-            r.source,
-            r.file,
-        ]);
+        let pinned = match (&r.problem, r.pinned) {
+            (Some(_), _) => "UNAVAILABLE (see `dbarena plugin verify`)",
+            (None, true) => "yes",
+            (None, false) => "no",
+        };
+        t.add_row(
+            [r.id, r.version, r.api_version, pinned.into(), r.source, r.file].map(|cell| escape(&cell).into_owned()),
+        );
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
 }
 
+/// Removes an installed plugin: its file and its pin. Works when the lock is unusable too
+/// (it is the way out): the id's entries are dropped from the lock's TOML as far as it parses.
+/// Only plain file names inside the plugin directory are ever deleted.
 fn remove(id: &str) -> anyhow::Result<ExitCode> {
+    check_id(id).with_context(|| format!("'{}' is not an engine id", escape(id)))?;
     let dir = plugin_dir()?;
-    let mut lock = Lock::read(&dir)?;
+    let default_file = format!("{id}.wasm");
+    let lock = match Lock::read(&dir) {
+        Ok(lock) => lock,
+        Err(e) => return remove_with_unusable_lock(&dir, id, e),
+    };
     let file = match lock.by_id(id) {
         Some(pin) => pin.file.clone(),
-        None if dir.join(format!("{id}.wasm")).exists() => format!("{id}.wasm"),
+        None if dir.join(&default_file).exists() => default_file,
         None => bail!(
             "no installed plugin '{id}' in {} (see `dbarena plugin list`)",
             dir.display()
         ),
     };
-    match std::fs::remove_file(dir.join(&file)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing {file}")),
-    }
+    delete_plugin_file(&dir, &file)?;
+    let mut lock = lock;
     lock.plugins.retain(|p| p.id != id);
     lock.write(&dir)?;
     println!("removed plugin {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes `file` (a checked plain name) from `dir`; already gone is fine.
+fn delete_plugin_file(dir: &Path, file: &str) -> anyhow::Result<bool> {
+    check_file_name(file)?;
+    match std::fs::remove_file(dir.join(file)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {file}")),
+    }
+}
+
+fn remove_with_unusable_lock(dir: &Path, id: &str, lock_error: anyhow::Error) -> anyhow::Result<ExitCode> {
+    let path = Lock::path(dir);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{lock_error:#}"))?;
+    let mut table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{lock_error:#}; fix or delete {} by hand", path.display()))?;
+    let mut dropped = 0;
+    let mut files = vec![format!("{id}.wasm")];
+    if let Some(toml::Value::Array(pins)) = table.get_mut("plugin") {
+        let before = pins.len();
+        pins.retain(|pin| {
+            let ours = pin.get("id").and_then(toml::Value::as_str) == Some(id);
+            if ours && let Some(file) = pin.get("file").and_then(toml::Value::as_str) {
+                files.push(file.to_string());
+            }
+            !ours
+        });
+        dropped = before - pins.len();
+    }
+    let mut deleted = false;
+    for file in files.iter().filter(|f| check_file_name(f).is_ok()) {
+        deleted |= delete_plugin_file(dir, file)?;
+    }
+    if dropped == 0 && !deleted {
+        bail!("no installed plugin '{id}' in {}; {lock_error:#}", dir.display());
+    }
+    let text = format!(
+        "# Written by `dbarena plugin install`; every load checks these sha256 pins.\n{}",
+        toml::to_string_pretty(&table)?
+    );
+    write_atomically(dir, &path, text.as_bytes())?;
+    println!("removed plugin {id}");
+    if let Err(e) = Lock::read(dir) {
+        crate::output::warn(format_args!("{e:#}"));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -251,37 +328,36 @@ struct Verified {
     problem: Option<String>,
 }
 
+/// Checks every pin: the file's hash, that it loads, and that it declares the pinned id.
 fn verify(json: bool) -> anyhow::Result<ExitCode> {
-    let dir = plugin_dir()?;
-    let lock = Lock::read(&dir)?;
-    let results: Vec<Verified> = lock
-        .plugins
-        .iter()
-        .map(|pin| {
-            let problem = match std::fs::read(dir.join(&pin.file)) {
-                Err(e) => Some(format!("cannot read: {e}")),
-                Ok(bytes) => {
-                    let actual = sha256_hex(&bytes);
-                    (actual != pin.sha256).then(|| format!("sha256 mismatch: pinned {}, file has {actual}", pin.sha256))
-                }
-            };
-            Verified {
+    let registry = super::load_plugins()?;
+    let results: Vec<Verified> = match registry.pinned_status() {
+        Ok(pins) => pins
+            .into_iter()
+            .map(|(pin, loaded)| Verified {
                 id: pin.id.clone(),
                 file: pin.file.clone(),
-                ok: problem.is_none(),
-                problem,
-            }
-        })
-        .collect();
+                ok: loaded.is_ok(),
+                problem: loaded.err().map(str::to_string),
+            })
+            .collect(),
+        Err(lock) => vec![Verified {
+            id: String::new(),
+            file: crate::plugin::lockfile::LOCK_FILE.into(),
+            ok: false,
+            problem: Some(lock.to_string()),
+        }],
+    };
     let failed = results.iter().filter(|r| !r.ok).count();
     if json {
         print_json(&results)?;
     } else {
         for r in &results {
-            match &r.problem {
-                None => println!("ok    {} ({})", r.id, r.file),
-                Some(p) => println!("FAIL  {} ({}): {p}", r.id, r.file),
-            }
+            let line = match &r.problem {
+                None => format!("ok    {} ({})", r.id, r.file),
+                Some(p) => format!("FAIL  {} ({}): {p}", r.id, r.file),
+            };
+            println!("{}", escape(&line));
         }
         println!("{} verified, {failed} failed", results.len() - failed);
     }

@@ -87,8 +87,14 @@ impl std::fmt::Display for PluginSource {
     }
 }
 
-/// A wasmtime engine configured for untrusted plugins, shared by every plugin.
+/// A wasmtime engine configured for untrusted plugins, shared by every plugin. Cloning is
+/// cheap (one shared engine, linker and cache), so a registry can keep one for lazy loads.
+#[derive(Clone)]
 pub struct PluginRuntime {
+    inner: std::sync::Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
     engine: wasmtime::Engine,
     linker: Linker<PluginState>,
     cache: Option<ComponentCache>,
@@ -107,7 +113,9 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         spawn_epoch_ticker(&engine);
         let cache = cache_dir.map(|dir| ComponentCache::new(dir, &engine));
-        Ok(Self { engine, linker, cache })
+        Ok(Self {
+            inner: std::sync::Arc::new(RuntimeInner { engine, linker, cache }),
+        })
     }
 
     /// Compiles (or loads from cache), checks and identifies a plugin component.
@@ -129,20 +137,20 @@ impl PluginRuntime {
             plugin: label.to_string(),
             reason,
         };
-        let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, wasm, &sha256),
-            None => Component::new(&self.engine, wasm),
+        let component = match &self.inner.cache {
+            Some(cache) => cache.load(&self.inner.engine, wasm, &sha256),
+            None => Component::new(&self.inner.engine, wasm),
         }
         .map_err(|e| load_err(format!("not a valid WASM component: {e:#}")))?;
 
-        let forbidden = sandbox::forbidden_imports(&self.engine, &component);
+        let forbidden = sandbox::forbidden_imports(&self.inner.engine, &component);
         if !forbidden.is_empty() {
             return Err(PluginFailure::ForbiddenImports {
                 plugin: label.to_string(),
                 imports: forbidden.join(", "),
             });
         }
-        let api_version = exported_api_version(&self.engine, &component)
+        let api_version = exported_api_version(&self.inner.engine, &component)
             .ok_or_else(|| load_err("exports no dbarena:engine/plugin interface; is it a dbarena plugin?".into()))?;
         let Some(binding) = ApiBinding::for_version(&api_version) else {
             return Err(PluginFailure::UnsupportedApi {
@@ -151,7 +159,7 @@ impl PluginRuntime {
                 supported: SUPPORTED_API_VERSIONS.join(", "),
             });
         };
-        let instance_pre = self.linker.instantiate_pre(&component);
+        let instance_pre = self.inner.linker.instantiate_pre(&component);
         let pre = match binding {
             ApiBinding::V0_3 => instance_pre.and_then(latest::EnginePre::new).map(WorldPre::V0_3),
             ApiBinding::V0_2 => instance_pre.and_then(v0_2::EnginePre::new).map(WorldPre::V0_2),
@@ -165,7 +173,7 @@ impl PluginRuntime {
             source,
             sha256,
             api_version,
-            engine: self.engine.clone(),
+            engine: self.inner.engine.clone(),
             pre,
             last_fuel_used: AtomicU64::new(0),
         };
@@ -507,16 +515,41 @@ impl Plugin {
             Some(Trap::OutOfFuel) => PluginFailure::OutOfFuel { plugin, call },
             Some(Trap::Interrupt) => PluginFailure::Timeout { plugin, call },
             _ => {
+                // The full story (stderr and wasm backtrace, a dozen lines) is for -vv; users
+                // get one line: the panic message, or the trap.
                 let stderr = store.data().stderr_text();
-                let message = if stderr.is_empty() {
-                    format!("{err:#}")
-                } else {
-                    format!("{} ({err})", validate::clip(&stderr, 2048))
+                tracing::debug!(
+                    "{}",
+                    crate::output::escape(&format!("plugin {plugin} crashed in {call}: {stderr}\n{err:?}"))
+                );
+                let message = match panic_message(&stderr) {
+                    Some(panic) => panic,
+                    None => match err.downcast_ref::<Trap>() {
+                        Some(trap) => trap.to_string(),
+                        None => err.root_cause().to_string(),
+                    },
                 };
+                let message = validate::clip(&message, 512);
                 PluginFailure::Crashed { plugin, call, message }
             }
         }
     }
+}
+
+/// The message of a Rust panic as a plugin prints it on stderr ("thread '...' panicked at
+/// FILE:LINE:COL:\nMESSAGE\nnote: ..."), on one line; other stderr text, first line only.
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next()?;
+    if !(first.contains("panicked at") && first.ends_with(':')) {
+        return Some(first.to_string());
+    }
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    Some(if message.is_empty() {
+        "panicked".to_string()
+    } else {
+        format!("panicked: {}", message.join(" "))
+    })
 }
 
 /// Backstop for a call whose host side never completes (no host function a plugin may import
@@ -539,5 +572,19 @@ fn run_to_completion<F: Future>(future: F, deadline: Duration) -> Option<F::Outp
             return None;
         }
         std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn a_panic_is_one_line() {
+        let stderr =
+            "thread '<unnamed>' panicked at src/lib.rs:70:24:\nboom \x1b]0;x\x07\nnote: run with `RUST_BACKTRACE=1`";
+        assert_eq!(panic_message(stderr).unwrap(), "panicked: boom \x1b]0;x\x07");
+        assert_eq!(panic_message("").as_deref(), None);
+        assert_eq!(panic_message("oops\nmore").as_deref(), Some("oops"));
     }
 }

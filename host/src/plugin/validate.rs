@@ -213,9 +213,8 @@ pub fn container_spec(spec: &ContainerSpec) -> Check {
     {
         return Err(format!("memory limit {limit} bytes is below Docker's minimum of 6 MiB"));
     }
-    if spec.ports.is_empty() {
-        return Err("exposes no port".into());
-    }
+    // No ports means "no network protocol": readiness cannot be proven by a client
+    // connection, and the host says so.
     list_len("ports", &spec.ports, 16)?;
     spec.ports.iter().try_for_each(|p| port("port", *p))?;
     let creds = &spec.credentials;
@@ -231,6 +230,20 @@ pub fn container_spec(spec: &ContainerSpec) -> Check {
         return Err(format!(
             "startup timeout {} s is outside 1..{MAX_STARTUP_SECS}",
             readiness.startup_timeout_secs
+        ));
+    }
+    // Only a protocol answer through the published client port proves clients can connect:
+    // an exec or log probe passes against the temporary server many images run first.
+    if let Some(&client) = spec.ports.first()
+        && !readiness
+            .probes
+            .iter()
+            .any(|p| matches!(p, Probe::Handshake(h) if h.container_port == client))
+    {
+        return Err(format!(
+            "readiness has no handshake probe on the client port {client} (ports[0]); exec and log \
+             probes alone cannot prove a client can connect (an engine without a network protocol \
+             lists no ports)"
         ));
     }
     for probe in &readiness.probes {

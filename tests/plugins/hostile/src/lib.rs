@@ -1,9 +1,18 @@
 //! Test fixture: a well-formed plugin whose `container-spec` misbehaves when the option
 //! `HOSTILE=<behaviour>` is passed. The host must survive each behaviour with a clear error.
+//!
+//! `info` misbehaves when the marker [`INFO_MODE`] is patched in the component's bytes (tests
+//! replace `info-mode:calm.` with `info-mode:panic`): info takes no options.
 
 use dbarena_plugin_sdk::prelude::*;
 
 struct Hostile;
+
+/// Read through `black_box`, so the string stays in the component's data for tests to patch.
+static INFO_MODE: &str = "info-mode:calm.";
+
+/// Terminal escapes a plugin may try to smuggle out: OSC (set the window title) and CSI.
+const ESCAPES: &str = "\x1b]0;pwned\x07\x1b[2J";
 
 fn valid_spec(opts: &Options) -> ContainerSpec {
     ContainerSpec {
@@ -20,11 +29,18 @@ fn valid_spec(opts: &Options) -> ContainerSpec {
             password: opts.password.clone(),
             database: "d".into(),
         },
+        // Valid, but the handshake is not first: the conformance suite must say so.
         readiness: Readiness {
-            probes: vec![Probe::LogLine(LogProbe {
-                pattern: "ready".into(),
-                count: 1,
-            })],
+            probes: vec![
+                Probe::LogLine(LogProbe {
+                    pattern: "ready".into(),
+                    count: 1,
+                }),
+                Probe::Handshake(HandshakeProbe {
+                    container_port: 4242,
+                    description: "hostile handshake".into(),
+                }),
+            ],
             startup_timeout_secs: 10,
         },
     }
@@ -32,6 +48,9 @@ fn valid_spec(opts: &Options) -> ContainerSpec {
 
 impl Engine for Hostile {
     fn info() -> EngineInfo {
+        if std::hint::black_box(INFO_MODE) == "info-mode:panic" {
+            panic!("hostile plugin panicked in info {ESCAPES}");
+        }
         EngineInfo {
             id: "hostile".into(),
             display_name: "Hostile fixture".into(),
@@ -72,6 +91,27 @@ impl Engine for Hostile {
             Some("relative-path") => spec.data_paths = vec!["var/lib/data".into()],
             Some("bad-port") => spec.ports = vec![0],
             Some("panic") => panic!("hostile plugin panicked on purpose"),
+            // "Ready" on a log line or an exec alone: no proof a client can connect.
+            Some("no-handshake") => spec.readiness.probes.truncate(1),
+            Some("handshake-off-port") => {
+                spec.ports = vec![4242, 4243];
+                spec.readiness.probes[1] = Probe::Handshake(HandshakeProbe {
+                    container_port: 4243,
+                    description: "not the client port".into(),
+                });
+            }
+            // An engine without a network protocol: no ports, so no handshake possible.
+            Some("no-network") => {
+                spec.ports = vec![];
+                spec.readiness.probes = vec![Probe::Exec(ExecProbe {
+                    command: vec!["true".into()],
+                    expect_output: None,
+                })];
+            }
+            Some("escapes") => spec.credentials.user = format!("user{ESCAPES}"),
+            Some("escape-error") => {
+                return Err(dbarena_plugin_sdk::field_error("env", format!("refused {ESCAPES}")));
+            }
             Some(other) => {
                 return Err(dbarena_plugin_sdk::field_error(
                     "env",
@@ -82,7 +122,10 @@ impl Engine for Hostile {
         Ok(spec)
     }
 
-    fn handshake_step(_ctx: HandshakeContext, _secrets: HandshakeSecrets, _received: Vec<u8>) -> HandshakeOutcome {
+    fn handshake_step(ctx: HandshakeContext, _secrets: HandshakeSecrets, _received: Vec<u8>) -> HandshakeOutcome {
+        if ctx.credentials.user.starts_with("escape") {
+            return HandshakeOutcome::NotYet(format!("still starting {ESCAPES}"));
+        }
         ready_authenticated(None)
     }
 
