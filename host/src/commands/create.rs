@@ -87,6 +87,12 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
         match result {
             Ok(done) => {
                 let mut view = Instance::from_container(&done.info, &r.record, Some(r.plugin), Status::Healthy);
+                if done.proof.handshake.is_none() {
+                    output::warn(format_args!(
+                        "{}: readiness unverified: the {} plugin declares no network protocol to check",
+                        r.record.name, r.record.engine
+                    ));
+                }
                 if let Some(proof) = &done.proof.handshake {
                     view.server_version = proof.server_version.clone();
                     if !proof.authenticated {

@@ -114,7 +114,9 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
                 };
                 let last = match attempt {
                     Attempt::Pass(info) => {
-                        handshake = handshake.or(Some(info));
+                        if matches!(probe, Probe::Handshake(_)) {
+                            handshake = handshake.or(Some(info));
+                        }
                         break;
                     }
                     Attempt::Fail(reason) => return Err(ReadinessError::Failed(format!("{what}: {reason}"))),
