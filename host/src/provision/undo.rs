@@ -82,11 +82,6 @@ impl Journal {
         self.entries.lock().unwrap().clear();
     }
 
-    /// Keeps containers only (`--keep-on-failure`), undoing nothing.
-    pub fn is_empty(&self) -> bool {
-        self.entries.lock().unwrap().is_empty()
-    }
-
     /// Removes everything recorded, newest first; returns what could not be removed.
     pub async fn undo<B: ContainerBackend>(&self, backend: &B) -> Vec<String> {
         let entries: Vec<Entry> = std::mem::take(&mut *self.entries.lock().unwrap());
