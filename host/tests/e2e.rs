@@ -26,19 +26,11 @@ fn create(arena: &Arena, args: &[&str]) -> Value {
     created
 }
 
-fn container_exists(name: &str) -> bool {
-    docker(&["container", "inspect", name]).status.success()
-}
-
 fn rand_tag() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos()
-}
-
-fn volume_exists(name: &str) -> bool {
-    docker(&["volume", "inspect", name]).status.success()
 }
 
 #[test]

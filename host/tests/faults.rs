@@ -9,14 +9,6 @@ use serde_json::Value;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn container_exists(name: &str) -> bool {
-    docker(&["container", "inspect", name]).status.success()
-}
-
-fn volume_exists(name: &str) -> bool {
-    docker(&["volume", "inspect", name]).status.success()
-}
-
 fn spawn(arena: &Arena, args: &[&str]) -> Child {
     arena
         .cmd()

@@ -71,6 +71,36 @@ macro_rules! on_v0_3 {
     }};
 }
 
+/// Calls a function whose signature changed in 0.3.0: `$new` on 0.3 plugins, `$old` on
+/// 0.2 and 0.1 ones (their bindings share types, so one body serves both), its result
+/// converted by `$convert`.
+macro_rules! by_generation {
+    ($plugin:expr, $call:literal, |$iface:ident, $store:ident| $new:expr, old: $old:expr, convert: $convert:expr) => {{
+        let plugin = &$plugin;
+        match &plugin.pre {
+            WorldPre::V0_3(pre) => plugin.call($call, async |$store: &mut Store<PluginState>| {
+                let world = pre.instantiate_async(&mut *$store).await?;
+                let $iface = world.dbarena_engine_plugin();
+                $new.await
+            }),
+            WorldPre::V0_2(pre) => plugin
+                .call($call, async |$store: &mut Store<PluginState>| {
+                    let world = pre.instantiate_async(&mut *$store).await?;
+                    let $iface = world.dbarena_engine_plugin();
+                    $old.await
+                })
+                .map($convert),
+            WorldPre::V0_1(pre) => plugin
+                .call($call, async |$store: &mut Store<PluginState>| {
+                    let world = pre.instantiate_async(&mut *$store).await?;
+                    let $iface = world.dbarena_engine_plugin();
+                    $old.await
+                })
+                .map($convert),
+        }
+    }};
+}
+
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginSource {
@@ -256,23 +286,11 @@ impl Plugin {
         ctx: &HandshakeContext,
         secrets: &HandshakeSecrets,
     ) -> Result<Vec<u8>, PluginFailure> {
-        let bytes = match &self.pre {
-            WorldPre::V0_3(pre) => self.call("handshake-start", async |store: &mut Store<PluginState>| {
-                let world = pre.instantiate_async(&mut *store).await?;
-                world
-                    .dbarena_engine_plugin()
-                    .call_handshake_start(store, ctx, secrets)
-                    .await
-            }),
-            WorldPre::V0_2(pre) => self.call("handshake-start", async |store: &mut Store<PluginState>| {
-                let world = pre.instantiate_async(&mut *store).await?;
-                world.dbarena_engine_plugin().call_handshake_start(store, ctx).await
-            }),
-            WorldPre::V0_1(pre) => self.call("handshake-start", async |store: &mut Store<PluginState>| {
-                let world = pre.instantiate_async(&mut *store).await?;
-                world.dbarena_engine_plugin().call_handshake_start(store, ctx).await
-            }),
-        }?;
+        let bytes = by_generation!(self, "handshake-start", |iface, store|
+            iface.call_handshake_start(store, ctx, secrets),
+            old: iface.call_handshake_start(store, ctx),
+            convert: |bytes| bytes
+        )?;
         validate::handshake_bytes(&bytes).map_err(|problem| self.invalid("handshake message", problem))?;
         Ok(bytes)
     }
@@ -285,33 +303,11 @@ impl Plugin {
         secrets: &HandshakeSecrets,
         received: &[u8],
     ) -> Result<HandshakeOutcome, PluginFailure> {
-        let outcome = match &self.pre {
-            WorldPre::V0_3(pre) => self.call("handshake-step", async |store: &mut Store<PluginState>| {
-                let world = pre.instantiate_async(&mut *store).await?;
-                world
-                    .dbarena_engine_plugin()
-                    .call_handshake_step(store, ctx, secrets, received)
-                    .await
-            })?,
-            WorldPre::V0_2(pre) => self
-                .call("handshake-step", async |store: &mut Store<PluginState>| {
-                    let world = pre.instantiate_async(&mut *store).await?;
-                    world
-                        .dbarena_engine_plugin()
-                        .call_handshake_step(store, ctx, received)
-                        .await
-                })
-                .map(|v| self.outcome_of(v))?,
-            WorldPre::V0_1(pre) => self
-                .call("handshake-step", async |store: &mut Store<PluginState>| {
-                    let world = pre.instantiate_async(&mut *store).await?;
-                    world
-                        .dbarena_engine_plugin()
-                        .call_handshake_step(store, ctx, received)
-                        .await
-                })
-                .map(|v| self.outcome_of(v))?,
-        };
+        let outcome = by_generation!(self, "handshake-step", |iface, store|
+            iface.call_handshake_step(store, ctx, secrets, received),
+            old: iface.call_handshake_step(store, ctx, received),
+            convert: |verdict| self.outcome_of(verdict)
+        )?;
         validate::handshake_outcome(&outcome).map_err(|problem| self.invalid("handshake outcome", problem))?;
         Ok(outcome)
     }

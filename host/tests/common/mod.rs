@@ -87,6 +87,14 @@ pub fn docker_ok(args: &[&str]) -> Result<String, String> {
     }
 }
 
+pub fn container_exists(name: &str) -> bool {
+    docker(&["container", "inspect", name]).status.success()
+}
+
+pub fn volume_exists(name: &str) -> bool {
+    docker(&["volume", "inspect", name]).status.success()
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
