@@ -293,3 +293,28 @@ async fn cancelling_stops_at_the_next_step_and_removes_what_was_made() {
     assert!(fake.containers().is_empty() && fake.volumes().is_empty());
     drop(silent);
 }
+
+#[tokio::test]
+async fn clean_up_waits_for_an_engine_that_went_away() {
+    let fake = backend();
+    let journal = Journal::new();
+    let record = crate::instance::record::tests::sample();
+    journal.intend_container("flaky");
+    let def = crate::container::ContainerDef {
+        name: "flaky".into(),
+        image: REDIS_IMAGE.into(),
+        labels: record.container_labels(Some(journal.owner())),
+        ..Default::default()
+    };
+    let id = fake.create_container(&def).await.unwrap();
+    journal.made_container("flaky", &id);
+    // The engine is unreachable for the first attempts (a restarting daemon).
+    fake.fail_next(
+        Op::RemoveContainer,
+        2,
+        BackendError::Unavailable("connection refused".into()),
+    );
+    assert!(journal.undo(&fake).await.is_empty());
+    assert!(fake.containers().is_empty());
+    assert_eq!(fake.calls_of(Op::RemoveContainer).len(), 3);
+}

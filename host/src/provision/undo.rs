@@ -10,6 +10,9 @@ use crate::instance::record;
 use crate::output;
 use std::sync::{Arc, Mutex};
 
+/// How long clean-up waits for an unreachable engine to come back.
+const ENGINE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 enum Entry {
     Container { name: String, id: Option<String> },
@@ -91,11 +94,22 @@ impl Journal {
             .into_iter()
             .rev()
             .partition(|e| matches!(e, Entry::Container { .. }));
+        let patience = tokio::time::Instant::now() + ENGINE_PATIENCE;
         for entry in containers.into_iter().chain(volumes) {
-            let result = match &entry {
-                Entry::Container { id: Some(id), .. } => ignore_missing(backend.remove_container(id).await),
-                Entry::Container { name, id: None } => self.remove_own_container(backend, name).await,
-                Entry::Volume { name } => self.remove_own_volume(backend, name).await,
+            let result = loop {
+                let result = match &entry {
+                    Entry::Container { id: Some(id), .. } => ignore_missing(backend.remove_container(id).await),
+                    Entry::Container { name, id: None } => self.remove_own_container(backend, name).await,
+                    Entry::Volume { name } => self.remove_own_volume(backend, name).await,
+                };
+                // An engine that went away (restarting, killed) may come back: wait for it,
+                // boundedly, rather than leave what this create made.
+                match result {
+                    Err(BackendError::Unavailable(_)) if tokio::time::Instant::now() < patience => {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    result => break result,
+                }
             };
             if let Err(e) = result {
                 let what = match &entry {
