@@ -11,9 +11,11 @@
 mod convert;
 mod errors;
 mod logs;
+mod ssh;
 
 use self::convert::{create_body, info_from_inspect, info_from_summary, secs_i32};
 use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status_of, with_endpoint};
+use super::endpoint::{self, ClientAddress, EngineEndpoint};
 use super::{
     BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ImageInfo, ImageRef, LogLine,
     PullProgress, Result, State, VolumeInfo,
@@ -43,23 +45,51 @@ const ROTATING_LOG_DRIVERS: [&str; 2] = ["json-file", "local"];
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     docker: Docker,
+    /// Where the engine is (for messages); `None` for a client made elsewhere.
+    endpoint: Option<EngineEndpoint>,
+    /// Where clients on this machine reach the ports the engine publishes.
+    client: ClientAddress,
     /// Whether the daemon's default log driver rotates; asked once, on the first create.
     rotating_logs: Arc<OnceCell<bool>>,
 }
 
 impl DockerBackend {
-    /// Connects as the `docker` CLI would (`DOCKER_HOST`, else the local socket) and
-    /// negotiates the API version with the daemon.
+    /// Connects as the `docker` CLI would ([`endpoint::resolve`]: `DOCKER_HOST`, the Docker
+    /// context, the local socket, else Podman's) and negotiates the API version.
     pub async fn connect() -> Result<Self> {
-        let (docker, endpoint) = match std::env::var("DOCKER_HOST") {
-            Ok(host) if !host.trim().is_empty() => (Docker::connect_with_defaults(), host),
-            _ => (
-                Docker::connect_with_local_defaults(),
-                "unix:///var/run/docker.sock".to_string(),
-            ),
+        let resolved = endpoint::resolve().map_err(BackendError::Unavailable)?;
+        tracing::debug!(endpoint = %resolved.endpoint, source = %resolved.source, "container engine");
+        Self::connect_to(&resolved.endpoint).await
+    }
+
+    /// Connects to `endpoint`; the client address follows from it (see
+    /// [`Self::with_client_host`] for an override).
+    pub async fn connect_to(endpoint: &EngineEndpoint) -> Result<Self> {
+        let shown = endpoint.to_string();
+        let docker = match endpoint {
+            EngineEndpoint::Unix(path) => {
+                Docker::connect_with_unix(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION).map_err(
+                    |e| with_endpoint(map_err(e, Subject::None), &path.display().to_string()),
+                )?
+            }
+            EngineEndpoint::Tcp { .. } => {
+                // bollard would switch to TLS here; dbarena is built without it, so say so
+                // rather than send plain HTTP to a TLS port.
+                if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+                    return Err(BackendError::Unavailable(format!(
+                        "{shown}: DOCKER_TLS_VERIFY is set, but dbarena speaks only plain HTTP to tcp:// engines; \
+                         use an ssh:// endpoint, or unset DOCKER_TLS_VERIFY for an engine on a trusted network"
+                    )));
+                }
+                Docker::connect_with_http(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                    .map_err(|e| map_err(e, Subject::None))?
+            }
+            EngineEndpoint::Ssh { .. } => ssh::connect(endpoint)?,
         };
-        let docker = docker.map_err(|e| map_err(e, Subject::None))?;
-        Self::with_client(docker).await.map_err(|e| with_endpoint(e, &endpoint))
+        let mut backend = Self::with_client(docker).await.map_err(|e| with_endpoint(e, &shown))?;
+        backend.client = ClientAddress::new(&ssh::real_host(endpoint), None);
+        backend.endpoint = Some(endpoint.clone());
+        Ok(backend)
     }
 
     /// Connects to the daemon on the Unix socket at `path` (with or without `unix://`).
@@ -70,15 +100,32 @@ impl DockerBackend {
     }
 
     /// Wraps an existing client, negotiating the API version (the daemon may be older
-    /// than bollard's default version).
+    /// than bollard's default version). Its ports count as local.
     pub async fn with_client(docker: Docker) -> Result<Self> {
         let docker = retry(|| docker.clone().negotiate_version())
             .await
             .map_err(|e| map_err(e, Subject::None))?;
         Ok(Self {
             docker,
+            endpoint: None,
+            client: endpoint::LOCAL.clone(),
             rotating_logs: Arc::default(),
         })
+    }
+
+    /// Clients reach published ports at `host` (NAT, tunnels) instead of the address the
+    /// endpoint implies; `None` keeps that address.
+    pub fn with_client_host(mut self, host: Option<&str>) -> Self {
+        if host.is_some() {
+            let local = EngineEndpoint::Unix(endpoint::DOCKER_SOCKET.into());
+            self.client = ClientAddress::new(self.endpoint.as_ref().unwrap_or(&local), host);
+        }
+        self
+    }
+
+    /// The engine's address, when this backend connected by one.
+    pub fn endpoint(&self) -> Option<&EngineEndpoint> {
+        self.endpoint.as_ref()
     }
 
     /// The underlying bollard client, for calls the trait does not cover.
@@ -142,6 +189,10 @@ impl DockerBackend {
 }
 
 impl ContainerBackend for DockerBackend {
+    fn client_address(&self) -> &ClientAddress {
+        &self.client
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match retry(|| self.docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
