@@ -67,10 +67,18 @@ fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} not in {list}"))
 }
 
-/// Removes what a test made on one engine, even when it panics.
+/// Removes what a test made on one engine, even when it panics: the instances it
+/// tracked, and on a panic every dbarena container that appeared since it was made (a
+/// failed create prints no names; the engines here serve only these tests).
 struct EngineCleanup {
     docker_host: &'static str,
     names: Mutex<Vec<String>>,
+    before: Vec<String>,
+}
+
+fn managed_containers(docker_host: &str) -> Vec<String> {
+    let out = docker_at(docker_host, &["ps", "-aq", "--filter", "label=io.dbarena.managed"]);
+    stdout(&out).lines().map(str::to_string).collect()
 }
 
 impl EngineCleanup {
@@ -78,6 +86,7 @@ impl EngineCleanup {
         Self {
             docker_host,
             names: Mutex::default(),
+            before: managed_containers(docker_host),
         }
     }
     fn track(&self, instances: &Value) {
@@ -89,7 +98,15 @@ impl EngineCleanup {
 
 impl Drop for EngineCleanup {
     fn drop(&mut self) {
-        for name in self.names.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let mut names = std::mem::take(self.names.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if std::thread::panicking() {
+            names.extend(
+                managed_containers(self.docker_host)
+                    .into_iter()
+                    .filter(|id| !self.before.contains(id)),
+            );
+        }
+        for name in names {
             let _ = docker_at(self.docker_host, &["rm", "-fv", &name]);
             let _ = docker_at(self.docker_host, &["volume", "rm", "-f", &format!("{name}-data")]);
         }
@@ -445,4 +462,29 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
     assert!(!volumes.is_empty(), "the test images declare VOLUMEs");
     ok(&arena, podman, &["destroy", names[0], names[1]]);
     assert_nothing_left(podman, &names, &volumes);
+}
+
+#[test]
+fn ssh_engine_through_docker_dial_stdio() {
+    let test = "ssh_engine_through_docker_dial_stdio";
+    // `Host dbarena-remote-ssh` (HostName 10.214.0.2) is written by .ci/remote-sshd-up.sh.
+    let engine = "ssh://dbarena-remote-ssh";
+    if !engine_available(test, engine, "DBARENA_SKIP_REMOTE_TESTS", ".ci/remote-sshd-up.sh") {
+        return;
+    }
+    let arena = Arena::new();
+    let cleanup = EngineCleanup::new(REMOTE_DOCKER_HOST);
+    let out = ok(&arena, engine, &["create", "redis", "--json"]);
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cleanup.track(&created);
+    let rd = &created[0];
+    // The ssh alias resolves (as ssh itself resolves it) to the machine the ports are on.
+    assert_eq!(rd["host"], REMOTE_HOST_ADDR, "{rd}");
+    assert!(stderr(&out).contains("published on all interfaces"), "{}", stderr(&out));
+    assert_eq!(redis(rd["url"].as_str().unwrap(), &["PING"]), "PONG");
+    let name = rd["name"].as_str().unwrap();
+    let listed = json(&arena, engine, &["list", "--json"]);
+    assert_eq!(find(&listed, name)["status"], "healthy");
+    ok(&arena, engine, &["destroy", name]);
+    assert_nothing_left(REMOTE_DOCKER_HOST, &[name], &[]);
 }
