@@ -27,7 +27,12 @@ fn remote_available(test: &str) -> bool {
 }
 
 fn podman_available(test: &str) -> bool {
-    engine_available(test, PODMAN_DOCKER_HOST, "DBARENA_SKIP_PODMAN_TESTS", ".ci/podman-up.sh")
+    engine_available(
+        test,
+        PODMAN_DOCKER_HOST,
+        "DBARENA_SKIP_PODMAN_TESTS",
+        ".ci/podman-up.sh",
+    )
 }
 
 /// dbarena with `args` against the engine at `docker_host`, nothing else of the
@@ -277,16 +282,32 @@ fn remote_engine_over_tcp_lifecycle_with_probes_and_urls_on_the_engine_host() {
     cleanup.track(&created);
     let note = stderr(&out);
     assert!(
-        note.contains("published on all interfaces") && note.contains(REMOTE_HOST_ADDR) && note.contains("anyone on that network"),
+        note.contains("published on all interfaces")
+            && note.contains(REMOTE_HOST_ADDR)
+            && note.contains("anyone on that network"),
         "create must say how a remote engine's ports are bound: {note}"
     );
     assert_eq!(note.matches("published on all interfaces").count(), 1, "{note}");
     // A port pinned where the decoy listens.
-    let pinned = json(&arena, remote, &["create", "postgres", "--port", &pinned_port, "--json"]);
+    let pinned = json(
+        &arena,
+        remote,
+        &["create", "postgres", "--port", &pinned_port, "--json"],
+    );
     cleanup.track(&pinned);
 
-    let pg = created.as_array().unwrap().iter().find(|i| i["engine"] == "postgres").unwrap();
-    let rd = created.as_array().unwrap().iter().find(|i| i["engine"] == "redis").unwrap();
+    let pg = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == "postgres")
+        .unwrap();
+    let rd = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == "redis")
+        .unwrap();
     let pinned = &pinned[0];
     assert_eq!(pinned["port"].as_u64(), Some(pinned_decoy.port as u64), "{pinned}");
     for i in [pg, rd, pinned] {
@@ -301,7 +322,10 @@ fn remote_engine_over_tcp_lifecycle_with_probes_and_urls_on_the_engine_host() {
     }
     // The authenticating handshake reached the real server, not the decoy (whose
     // version string would show).
-    assert!(!pinned["server_version"].as_str().unwrap_or("").contains("decoy"), "{pinned}");
+    assert!(
+        !pinned["server_version"].as_str().unwrap_or("").contains("decoy"),
+        "{pinned}"
+    );
 
     // Real queries through the printed URLs.
     assert_eq!(psql(pg["url"].as_str().unwrap(), "select 40 + 2"), "42");
@@ -327,7 +351,10 @@ fn remote_engine_over_tcp_lifecycle_with_probes_and_urls_on_the_engine_host() {
 
     // stop → stopped; start → healthy on the engine's host again.
     ok(&arena, remote, &["stop", pinned_name]);
-    assert_eq!(json(&arena, remote, &["inspect", pinned_name, "--json"])["status"], "stopped");
+    assert_eq!(
+        json(&arena, remote, &["inspect", pinned_name, "--json"])["status"],
+        "stopped"
+    );
     let started = json(&arena, remote, &["start", pinned_name, "--json"]);
     assert_eq!(started[0]["status"], "healthy");
     assert_eq!(started[0]["host"], REMOTE_HOST_ADDR);
@@ -371,7 +398,10 @@ fn client_host_override_from_the_flag_and_the_config() {
     assert_eq!(rd["host"], REMOTE_HOST_ADDR, "{rd}");
     assert_eq!(redis(rd["url"].as_str().unwrap(), &["PING"]), "PONG");
     let ports = stdout(&docker_at(engine, &["port", name]));
-    assert!(ports.contains("0.0.0.0:"), "a non-loopback client address publishes on all interfaces: {ports}");
+    assert!(
+        ports.contains("0.0.0.0:"),
+        "a non-loopback client address publishes on all interfaces: {ports}"
+    );
 
     // Without the override the same engine counts as local: 127.0.0.1, where nothing of
     // it is reachable, so it is not healthy.
@@ -408,8 +438,18 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
         "a local engine binds loopback quietly: {}",
         stderr(&out)
     );
-    let pg = created.as_array().unwrap().iter().find(|i| i["engine"] == "postgres").unwrap();
-    let rd = created.as_array().unwrap().iter().find(|i| i["engine"] == "redis").unwrap();
+    let pg = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == "postgres")
+        .unwrap();
+    let rd = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == "redis")
+        .unwrap();
     for i in [pg, rd] {
         assert_eq!(i["status"], "healthy", "{i}");
         assert_eq!(i["host"], "127.0.0.1");
@@ -419,7 +459,12 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
         // Podman keeps dbarena's labels: the instance record reads back.
         let labels = stdout(&docker_at(
             podman,
-            &["inspect", "--format", "{{index .Config.Labels \"io.dbarena.name\"}}", name],
+            &[
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"io.dbarena.name\"}}",
+                name,
+            ],
         ));
         assert_eq!(labels.trim(), name);
     }
@@ -438,11 +483,17 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
     let logs = dbarena(&arena, podman, &["logs", pg_name, "--tail", "200"]);
     assert!(logs.status.success(), "{}", stderr(&logs));
     let text = stdout(&logs) + &stderr(&logs);
-    assert!(text.contains("database system is ready to accept connections"), "{text}");
+    assert!(
+        text.contains("database system is ready to accept connections"),
+        "{text}"
+    );
 
     // stop (with its timeout) → stopped; start and restart → healthy and usable.
     ok(&arena, podman, &["stop", pg_name, "--timeout", "5"]);
-    assert_eq!(json(&arena, podman, &["inspect", pg_name, "--json"])["status"], "stopped");
+    assert_eq!(
+        json(&arena, podman, &["inspect", pg_name, "--json"])["status"],
+        "stopped"
+    );
     let started = json(&arena, podman, &["start", pg_name, "--json"]);
     assert_eq!(started[0]["status"], "healthy");
     assert_eq!(psql(started[0]["url"].as_str().unwrap(), "select 1"), "1");

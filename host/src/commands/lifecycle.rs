@@ -59,8 +59,7 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
                     .await
                 {
                     Ok(proof) => {
-                        let mut view =
-                            Instance::from_container(
+                        let mut view = Instance::from_container(
                             &info,
                             &m.record,
                             Some(resolved.plugin),

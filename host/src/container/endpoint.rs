@@ -160,7 +160,8 @@ pub fn resolve_with(env: &dyn Fn(&str) -> Option<String>, exists: &dyn Fn(&Path)
         },
     };
     if let Some(name) = context.filter(|n| n != "default") {
-        let dir = config_dir.ok_or_else(|| format!("Docker context {name}: no Docker config directory (set HOME or DOCKER_CONFIG)"))?;
+        let dir = config_dir
+            .ok_or_else(|| format!("Docker context {name}: no Docker config directory (set HOME or DOCKER_CONFIG)"))?;
         return Ok(Resolved {
             endpoint: context_endpoint(&dir, &name)?,
             source: Source::Context(name),
@@ -208,7 +209,10 @@ fn context_endpoint(config_dir: &Path, name: &str) -> Result<EngineEndpoint, Str
     let path = config_dir.join("contexts/meta").join(digest).join("meta.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!("Docker context {name} not found (no {}); see `docker context ls`", path.display())
+            format!(
+                "Docker context {name} not found (no {}); see `docker context ls`",
+                path.display()
+            )
         } else {
             format!("cannot read Docker context {name} ({}): {e}", path.display())
         }
@@ -299,7 +303,9 @@ impl ClientAddress {
 }
 
 fn host_of(url: &url::Url) -> Option<String> {
-    url.host_str().filter(|h| !h.is_empty()).map(|h| unbracket(h).to_string())
+    url.host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| unbracket(h).to_string())
 }
 
 fn unbracket(host: &str) -> &str {
@@ -336,10 +342,19 @@ mod tests {
             EngineEndpoint::parse("unix:///run/dbarena-remote/docker.sock").unwrap(),
             EngineEndpoint::Unix("/run/dbarena-remote/docker.sock".into())
         );
-        assert_eq!(EngineEndpoint::parse("tcp://10.214.0.2:2375").unwrap(), tcp("10.214.0.2", 2375));
-        assert_eq!(EngineEndpoint::parse("tcp://docker.lan").unwrap(), tcp("docker.lan", 2375));
+        assert_eq!(
+            EngineEndpoint::parse("tcp://10.214.0.2:2375").unwrap(),
+            tcp("10.214.0.2", 2375)
+        );
+        assert_eq!(
+            EngineEndpoint::parse("tcp://docker.lan").unwrap(),
+            tcp("docker.lan", 2375)
+        );
         assert_eq!(EngineEndpoint::parse("10.0.0.5:2376").unwrap(), tcp("10.0.0.5", 2376));
-        assert_eq!(EngineEndpoint::parse("tcp://[fd00::2]:2375").unwrap(), tcp("fd00::2", 2375));
+        assert_eq!(
+            EngineEndpoint::parse("tcp://[fd00::2]:2375").unwrap(),
+            tcp("fd00::2", 2375)
+        );
         assert_eq!(
             EngineEndpoint::parse("ssh://deploy@build.lan:2222").unwrap(),
             EngineEndpoint::Ssh {
@@ -356,11 +371,21 @@ mod tests {
                 port: None
             }
         );
-        for bad in ["npipe:////./pipe/docker_engine", "https://x:2376", "ssh://h/path", "tcp://", "unix://"] {
+        for bad in [
+            "npipe:////./pipe/docker_engine",
+            "https://x:2376",
+            "ssh://h/path",
+            "tcp://",
+            "unix://",
+        ] {
             assert!(EngineEndpoint::parse(bad).is_err(), "{bad} should be refused");
         }
         // Display round-trips, brackets and all.
-        for s in ["tcp://[fd00::2]:2375", "ssh://deploy@build.lan:2222", "unix:///var/run/docker.sock"] {
+        for s in [
+            "tcp://[fd00::2]:2375",
+            "ssh://deploy@build.lan:2222",
+            "unix:///var/run/docker.sock",
+        ] {
             assert_eq!(EngineEndpoint::parse(s).unwrap().to_string(), s);
         }
     }
@@ -370,7 +395,10 @@ mod tests {
         let local = ClientAddress::new(&EngineEndpoint::Unix(DOCKER_SOCKET.into()), None);
         assert_eq!(local.host_for("0.0.0.0"), "127.0.0.1");
         assert_eq!(local.host_for("127.0.0.1"), "127.0.0.1");
-        assert_eq!((local.publish_ip(false), local.publish_ip(true)), ("127.0.0.1", "0.0.0.0"));
+        assert_eq!(
+            (local.publish_ip(false), local.publish_ip(true)),
+            ("127.0.0.1", "0.0.0.0")
+        );
         assert_eq!(local.publish_note(), None);
 
         // TCP to loopback is this machine too.
@@ -383,7 +411,10 @@ mod tests {
         assert_eq!(remote.host_for("127.0.0.1"), "10.214.0.2");
         assert_eq!(remote.publish_ip(false), "0.0.0.0");
         let note = remote.publish_note().unwrap();
-        assert!(note.contains("10.214.0.2") && note.contains("anyone on that network"), "{note}");
+        assert!(
+            note.contains("10.214.0.2") && note.contains("anyone on that network"),
+            "{note}"
+        );
 
         let ssh = EngineEndpoint::parse("ssh://me@build.lan").unwrap();
         assert_eq!(ClientAddress::new(&ssh, None).host_for(""), "build.lan");
@@ -396,7 +427,10 @@ mod tests {
         assert_eq!(local_nat.host_for("127.0.0.1"), "fd00::9");
         assert_eq!(local_nat.publish_ip(false), "0.0.0.0");
         // An empty override is no override.
-        assert_eq!(ClientAddress::new(&tcp("10.1.1.1", 1), Some(" ")).host_for(""), "10.1.1.1");
+        assert_eq!(
+            ClientAddress::new(&tcp("10.1.1.1", 1), Some(" ")).host_for(""),
+            "10.1.1.1"
+        );
     }
 
     struct World {
@@ -450,7 +484,9 @@ mod tests {
         let dir = cfg.path().to_str().unwrap();
 
         // The config's current context.
-        let r = World::new(&[("DOCKER_CONFIG", dir)], &[DOCKER_SOCKET]).resolve().unwrap();
+        let r = World::new(&[("DOCKER_CONFIG", dir)], &[DOCKER_SOCKET])
+            .resolve()
+            .unwrap();
         assert_eq!(r.endpoint, tcp("10.214.0.2", 2375));
         assert_eq!(r.source, Source::Context("lab".into()));
 
@@ -499,7 +535,9 @@ mod tests {
     fn podman_is_found_only_when_the_docker_socket_is_absent() {
         let rootless = "/run/user/1000/podman/podman.sock";
         let env = [("XDG_RUNTIME_DIR", "/run/user/1000"), ("HOME", "/nonexistent")];
-        let r = World::new(&env, &[DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET]).resolve().unwrap();
+        let r = World::new(&env, &[DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET])
+            .resolve()
+            .unwrap();
         assert_eq!(r.source, Source::Default);
         let r = World::new(&env, &[PODMAN_ROOTFUL_SOCKET, rootless]).resolve().unwrap();
         assert_eq!(

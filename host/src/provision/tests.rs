@@ -288,7 +288,7 @@ async fn cancelling_stops_at_the_next_step_and_removes_what_was_made() {
         provision(&fake, &r, Choices::default(), &journal, &cancel, &|_| {}),
         canceller
     );
-    let err = result.err().expect("cancelled");
+    let err = result.expect_err("cancelled");
     assert!(err.to_string().contains("interrupted"), "{err:#}");
     assert!(fake.containers().is_empty() && fake.volumes().is_empty());
     drop(silent);

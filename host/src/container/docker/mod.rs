@@ -68,9 +68,8 @@ impl DockerBackend {
         let shown = endpoint.to_string();
         let docker = match endpoint {
             EngineEndpoint::Unix(path) => {
-                Docker::connect_with_unix(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION).map_err(
-                    |e| with_endpoint(map_err(e, Subject::None), &path.display().to_string()),
-                )?
+                Docker::connect_with_unix(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                    .map_err(|e| with_endpoint(map_err(e, Subject::None), &path.display().to_string()))?
             }
             EngineEndpoint::Tcp { .. } => {
                 // bollard would switch to TLS here; dbarena is built without it, so say so
