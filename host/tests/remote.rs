@@ -468,6 +468,8 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
         ));
         assert_eq!(labels.trim(), name);
     }
+    // Podman calls local images `localhost/...`; dbarena shows the name it asked for.
+    assert_eq!(pg["image"], "dbarena-test/postgres:15", "{pg}");
     assert_eq!(psql(pg["url"].as_str().unwrap(), "select 40 + 2"), "42");
     assert_eq!(redis(rd["url"].as_str().unwrap(), &["SET", "k", "podman"]), "OK");
     assert_eq!(redis(rd["url"].as_str().unwrap(), &["GET", "k"]), "podman");
@@ -490,9 +492,11 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
 
     // stop (with its timeout) → stopped; start and restart → healthy and usable.
     ok(&arena, podman, &["stop", pg_name, "--timeout", "5"]);
-    assert_eq!(
-        json(&arena, podman, &["inspect", pg_name, "--json"])["status"],
-        "stopped"
+    let stopped = json(&arena, podman, &["inspect", pg_name, "--json"]);
+    assert_eq!(stopped["status"], "stopped");
+    assert!(
+        stopped["port"].is_null(),
+        "a stopped instance publishes nothing: {stopped}"
     );
     let started = json(&arena, podman, &["start", pg_name, "--json"]);
     assert_eq!(started[0]["status"], "healthy");
@@ -507,6 +511,33 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
     let taken = dbarena(&arena, podman, &["create", "redis", "--name", pg_name]);
     assert!(!taken.status.success());
     assert!(stderr(&taken).contains("already exists"), "{}", stderr(&taken));
+    let rd_port = rd["port"].to_string();
+    let busy = dbarena(&arena, podman, &["create", "redis", "--port", &rd_port]);
+    assert!(!busy.status.success());
+    assert!(
+        stderr(&busy).contains(&format!("port {rd_port} is already in use")),
+        "{}",
+        stderr(&busy)
+    );
+
+    // A persistent volume: labelled, listed as `volume only` once its container is gone,
+    // deleted on request.
+    let kept = format!("dbt-podman-{}-{}", std::process::id(), rd_port);
+    let persistent = json(
+        &arena,
+        podman,
+        &["create", "redis", "--persistent", "--name", &kept, "--json"],
+    );
+    cleanup.track(&persistent);
+    ok(&arena, podman, &["destroy", &kept]);
+    let all = json(&arena, podman, &["list", "--all", "--json"]);
+    assert_eq!(find(&all, &kept)["status"], "orphaned", "{all}");
+    ok(&arena, podman, &["destroy", &kept, "--remove-volume", "-y"]);
+    assert!(
+        !docker_at(podman, &["volume", "inspect", &format!("{kept}-data")])
+            .status
+            .success()
+    );
 
     let names = [pg_name, rd["name"].as_str().unwrap()];
     let volumes = anonymous_volumes(&arena, podman, &names);

@@ -51,6 +51,8 @@ pub struct DockerBackend {
     client: ClientAddress,
     /// Whether the daemon's default log driver rotates; asked once, on the first create.
     rotating_logs: Arc<OnceCell<bool>>,
+    /// Whether the engine is Podman; asked once, on the first call that reports images.
+    podman: Arc<OnceCell<bool>>,
 }
 
 impl DockerBackend {
@@ -109,6 +111,7 @@ impl DockerBackend {
             endpoint: None,
             client: endpoint::LOCAL.clone(),
             rotating_logs: Arc::default(),
+            podman: Arc::default(),
         })
     }
 
@@ -146,14 +149,19 @@ impl DockerBackend {
         let images = retry(|| self.docker.list_images(None::<ListImagesOptions>))
             .await
             .map_err(|e| map_err(e, Subject::None))?;
-        Ok(images
-            .into_iter()
-            .map(|i| ImageInfo {
+        let mut infos = Vec::with_capacity(images.len());
+        for i in images {
+            let mut tags = Vec::new();
+            for t in i.repo_tags.into_iter().filter(|t| t != "<none>:<none>") {
+                tags.push(self.image_name(t).await);
+            }
+            infos.push(ImageInfo {
                 id: i.id,
-                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                tags,
                 size_bytes: i.size.max(0) as u64,
-            })
-            .collect())
+            });
+        }
+        Ok(infos)
     }
 
     /// A client whose request timeout outlasts a stop of `timeout`.
@@ -163,6 +171,32 @@ impl DockerBackend {
             self.docker.clone().with_timeout(needed)
         } else {
             self.docker.clone()
+        }
+    }
+
+    /// Whether the engine is Podman's Docker-compatible API (its `/version` lists a
+    /// "Podman Engine" component). Unknown counts as no.
+    async fn is_podman(&self) -> bool {
+        *self
+            .podman
+            .get_or_init(|| async {
+                retry(|| self.docker.version()).await.is_ok_and(|v| {
+                    v.components
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.name.starts_with("Podman"))
+                })
+            })
+            .await
+    }
+
+    /// The image name as the user gave it: Podman reports local images without a
+    /// registry as `localhost/NAME`, which Docker would read as a registry called
+    /// `localhost`; dbarena compares names with those it asked for (`images prune`).
+    async fn image_name(&self, name: String) -> String {
+        match name.strip_prefix("localhost/") {
+            Some(short) if self.is_podman().await => short.to_string(),
+            _ => name,
         }
     }
 
@@ -289,7 +323,14 @@ impl ContainerBackend for DockerBackend {
         let inspect = retry(|| self.docker.inspect_container(name_or_id, None))
             .await
             .map_err(|e| map_err(e, Subject::Container(name_or_id)))?;
-        Ok(info_from_inspect(inspect))
+        let mut info = info_from_inspect(inspect);
+        info.image = self.image_name(info.image).await;
+        // Docker reports no ports for a container without a network; Podman keeps the
+        // last bindings, which nothing listens on: the same answer from both.
+        if matches!(info.state, State::Created | State::Exited | State::Dead) {
+            info.ports.clear();
+        }
+        Ok(info)
     }
 
     async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>> {
@@ -301,18 +342,22 @@ impl ContainerBackend for DockerBackend {
         let summaries = retry(|| self.docker.list_containers(Some(options.clone())))
             .await
             .map_err(|e| map_err(e, Subject::None))?;
-        let infos = summaries.into_iter().map(|summary| async move {
-            let mut info = info_from_summary(summary);
-            if info.state == State::Running {
-                // Only inspect knows when it started; it may be gone already.
-                match self.inspect_container(&info.id).await {
-                    Ok(inspected) => info.started_at = inspected.started_at,
-                    Err(BackendError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e),
+        let infos = summaries
+            .into_iter()
+            .filter(|s| has_labels(s.labels.as_ref(), labels))
+            .map(|summary| async move {
+                let mut info = info_from_summary(summary);
+                info.image = self.image_name(info.image).await;
+                if info.state == State::Running {
+                    // Only inspect knows when it started; it may be gone already.
+                    match self.inspect_container(&info.id).await {
+                        Ok(inspected) => info.started_at = inspected.started_at,
+                        Err(BackendError::NotFound(_)) => return Ok(None),
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            Ok(Some(info))
-        });
+                Ok(Some(info))
+            });
         let infos = futures_util::future::try_join_all(infos).await?;
         Ok(infos.into_iter().flatten().collect())
     }
@@ -429,10 +474,45 @@ impl ContainerBackend for DockerBackend {
             .volumes
             .unwrap_or_default()
             .into_iter()
+            .filter(|v| has_labels(Some(&v.labels), labels))
             .map(|v| VolumeInfo {
                 name: v.name,
                 labels: v.labels.into_iter().collect(),
             })
             .collect())
+    }
+}
+
+/// Whether `labels` carry every filter (`key=value` or `key`). The engine filters already;
+/// this makes "all of them" hold on engines that match any of several label filters
+/// (Podman 4's volume list does).
+fn has_labels(labels: Option<&HashMap<String, String>>, filters: &[String]) -> bool {
+    filters.iter().all(|f| {
+        let (key, value) = match f.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (f.as_str(), None),
+        };
+        labels
+            .and_then(|l| l.get(key))
+            .is_some_and(|v| value.is_none_or(|want| v == want))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_filters_all_apply() {
+        let labels: HashMap<String, String> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let f = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(has_labels(Some(&labels), &f(&["a=1", "b"])));
+        assert!(!has_labels(Some(&labels), &f(&["a=1", "b=3"])));
+        assert!(!has_labels(Some(&labels), &f(&["c"])));
+        assert!(has_labels(None, &[]));
+        assert!(!has_labels(None, &f(&["a"])));
     }
 }
