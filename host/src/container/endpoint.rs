@@ -223,7 +223,20 @@ fn context_endpoint(config_dir: &Path, name: &str) -> Result<EngineEndpoint, Str
         .pointer("/Endpoints/docker/Host")
         .and_then(|h| h.as_str())
         .ok_or_else(|| format!("Docker context {name} has no docker endpoint ({})", path.display()))?;
-    EngineEndpoint::parse(host).map_err(|e| format!("Docker context {name}: {e}"))
+    let endpoint = EngineEndpoint::parse(host).map_err(|e| format!("Docker context {name}: {e}"))?;
+    // The CLI keeps a context's TLS material beside its metadata; plain HTTP to that
+    // endpoint would fail with a confusing error, so say what is missing.
+    let tls = config_dir
+        .join("contexts/tls")
+        .join(hex::encode(Sha256::digest(name.as_bytes())))
+        .join("docker");
+    if matches!(endpoint, EngineEndpoint::Tcp { .. }) && tls.exists() {
+        return Err(format!(
+            "Docker context {name} uses TLS ({}), which dbarena does not support; use an ssh:// context, or tcp:// without TLS on a trusted network",
+            tls.display()
+        ));
+    }
+    Ok(endpoint)
 }
 
 /// Where clients on this machine reach the engine's published ports, and so where dbarena
@@ -523,6 +536,18 @@ mod tests {
             .resolve()
             .unwrap();
         assert_eq!(r.source, Source::Default);
+
+        // A TLS context is refused, not spoken to in plain HTTP.
+        let secure = docker_config(Some("secure"), &[("secure", "tcp://10.0.0.9:2376")]);
+        let tls = secure
+            .path()
+            .join("contexts/tls")
+            .join(hex::encode(Sha256::digest("secure")));
+        std::fs::create_dir_all(tls.join("docker")).unwrap();
+        let err = World::new(&[("DOCKER_CONFIG", secure.path().to_str().unwrap())], &[])
+            .resolve()
+            .unwrap_err();
+        assert!(err.contains("context secure uses TLS"), "{err}");
 
         // An unknown context is an error naming it, as in the CLI.
         let err = World::new(&[("HOME", home), ("DOCKER_CONTEXT", "nope")], &[])
