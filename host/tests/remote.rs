@@ -570,3 +570,57 @@ fn ssh_engine_through_docker_dial_stdio() {
     ok(&arena, engine, &["destroy", name]);
     assert_nothing_left(REMOTE_DOCKER_HOST, &[name], &[]);
 }
+
+#[test]
+fn a_docker_context_selects_the_remote_engine() {
+    let test = "a_docker_context_selects_the_remote_engine";
+    if !remote_available(test) {
+        return;
+    }
+    use sha2::{Digest, Sha256};
+    // A Docker config with a context, where and how `docker context create` writes it.
+    let config = tempfile::tempdir().unwrap();
+    let meta = config
+        .path()
+        .join("contexts/meta")
+        .join(hex::encode(Sha256::digest("dbarena-remote")));
+    std::fs::create_dir_all(&meta).unwrap();
+    let context = serde_json::json!({
+        "Name": "dbarena-remote",
+        "Metadata": {},
+        "Endpoints": {"docker": {"Host": REMOTE_DOCKER_HOST, "SkipTLSVerify": false}},
+    });
+    std::fs::write(meta.join("meta.json"), context.to_string()).unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"currentContext": "dbarena-remote"}"#,
+    )
+    .unwrap();
+
+    let arena = Arena::new();
+    let cleanup = EngineCleanup::new(REMOTE_DOCKER_HOST);
+    let out = arena
+        .cmd()
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DBARENA_CLIENT_HOST")
+        .env("DOCKER_CONFIG", config.path())
+        .args(["create", "redis", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cleanup.track(&created);
+    let rd = &created[0];
+    assert_eq!(rd["host"], REMOTE_HOST_ADDR, "{rd}");
+    let name = rd["name"].as_str().unwrap();
+    // It was made on the remote daemon, not the local one.
+    assert!(
+        docker_at(REMOTE_DOCKER_HOST, &["container", "inspect", name])
+            .status
+            .success()
+    );
+    assert!(!docker(&["container", "inspect", name]).status.success());
+    assert_eq!(redis(rd["url"].as_str().unwrap(), &["PING"]), "PONG");
+    ok(&arena, REMOTE_DOCKER_HOST, &["destroy", name]);
+}
