@@ -40,7 +40,8 @@ ip link set "$HOST_IF" up
 ip -n "$NS" addr replace "$NS_ADDR/24" dev "$NS_IF"
 ip -n "$NS" link set "$NS_IF" up
 ip -n "$NS" link set lo up
-ip -n "$NS" route replace default via "$HOST_ADDR"
+# No default route: the namespace reaches nothing but 10.214.0.0/24 (the client is
+# 10.214.0.1); the test images are loaded, never pulled.
 
 # --- the daemon ---------------------------------------------------------------------------
 mkdir -p "$STATE" "$DATA"
