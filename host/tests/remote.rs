@@ -549,8 +549,9 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
 #[test]
 fn ssh_engine_through_docker_dial_stdio() {
     let test = "ssh_engine_through_docker_dial_stdio";
-    // `Host dbarena-remote-ssh` (HostName 10.214.0.2) is written by .ci/remote-sshd-up.sh.
-    let engine = "ssh://dbarena-remote-ssh";
+    // `Host dbarena-remote-ssh` (HostName 10.214.0.2) is written by .ci/remote-sshd-up.sh;
+    // user and port given as well, so ssh gets `-l root -p 22`.
+    let engine = "ssh://root@dbarena-remote-ssh:22";
     if !engine_available(test, engine, "DBARENA_SKIP_REMOTE_TESTS", ".ci/remote-sshd-up.sh") {
         return;
     }

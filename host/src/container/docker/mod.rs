@@ -87,7 +87,12 @@ impl DockerBackend {
             }
             EngineEndpoint::Ssh { .. } => ssh::connect(endpoint)?,
         };
-        let mut backend = Self::with_client(docker).await.map_err(|e| with_endpoint(e, &shown))?;
+        let mut backend = Self::with_client(docker).await.map_err(|e| match (e, endpoint) {
+            (BackendError::Unavailable(m), EngineEndpoint::Ssh { .. }) => BackendError::Unavailable(format!(
+                "{shown}: {m}; ssh said why above (`ssh HOST docker system dial-stdio` must work without a prompt)"
+            )),
+            (e, _) => with_endpoint(e, &shown),
+        })?;
         backend.client = ClientAddress::new(&ssh::real_host(endpoint), None);
         backend.endpoint = Some(endpoint.clone());
         Ok(backend)
