@@ -53,7 +53,7 @@ else
   rm -f "$CONF_DIR/containers.conf.new"
 fi
 
-answers() { curl -sf --max-time 5 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
+answers() { timeout 10 docker -H "unix://$SOCK" version >/dev/null 2>&1; }
 
 if answers; then
   log "podman service already answering on $SOCK"
