@@ -13,6 +13,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
+    /// Address clients use to reach published ports, instead of the engine's (loopback for
+    /// a local engine, the host of a tcp:// or ssh:// one): for NAT, tunnels, port forwards.
+    #[arg(long, global = true, value_name = "HOST", env = "DBARENA_CLIENT_HOST")]
+    pub client_host: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -133,7 +138,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
-    /// Publish ports on all interfaces, not only 127.0.0.1.
+    /// Publish ports on all interfaces, not only 127.0.0.1 (always so on a remote engine).
     #[arg(long)]
     pub publish_all_interfaces: bool,
 

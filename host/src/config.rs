@@ -31,6 +31,8 @@ pub struct Defaults {
     pub durable: Option<bool>,
     /// Default memory limit, e.g. "1g".
     pub memory: Option<String>,
+    /// Address clients use to reach published ports (`--client-host` overrides it).
+    pub client_host: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -31,10 +31,13 @@ pub struct Orphan {
 }
 
 impl Context<DockerBackend> {
-    pub async fn new(config: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    /// `client_host` (`--client-host`) overrides the config's `client-host`; either
+    /// overrides the address the engine's endpoint implies.
+    pub async fn new(config: Option<&std::path::Path>, client_host: Option<&str>) -> anyhow::Result<Self> {
         let config = Config::load(config)?;
         let registry = super::load_plugins()?;
-        let backend = DockerBackend::connect().await?;
+        let client_host = client_host.or(config.defaults.client_host.as_deref());
+        let backend = DockerBackend::connect().await?.with_client_host(client_host);
         Ok(Self {
             config,
             registry,
@@ -153,6 +156,6 @@ impl<B: ContainerBackend> Context<B> {
     pub async fn instance(&self, m: &Managed) -> Instance {
         let status = self.status_of(m).await;
         let plugin = self.registry.get(&m.record.engine).ok().map(|e| &e.plugin);
-        Instance::from_container(&m.info, &m.record, plugin, status)
+        Instance::from_container(&m.info, &m.record, plugin, status, self.backend.client_address())
     }
 }

@@ -33,6 +33,9 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     }
     let mut signals = crate::signals::Signals::install();
     let resolved = resolve_all(ctx, &args).await?;
+    if let Some(note) = ctx.backend.client_address().publish_note() {
+        eprintln!("note: {}", escape(&note));
+    }
     let progress = Progress::new(args.json);
     let cancel = Cancel::default();
     let journals: Vec<Journal> = resolved.iter().map(|_| Journal::new()).collect();
@@ -86,7 +89,13 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     for (r, result) in resolved.iter().zip(results) {
         match result {
             Ok(done) => {
-                let mut view = Instance::from_container(&done.info, &r.record, Some(r.plugin), Status::Healthy);
+                let mut view = Instance::from_container(
+                    &done.info,
+                    &r.record,
+                    Some(r.plugin),
+                    Status::Healthy,
+                    ctx.backend.client_address(),
+                );
                 if done.proof.handshake.is_none() {
                     output::warn(format_args!(
                         "{}: readiness unverified: the {} plugin declares no network protocol to check",

@@ -59,8 +59,13 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
                     .await
                 {
                     Ok(proof) => {
-                        let mut view =
-                            Instance::from_container(&info, &m.record, Some(resolved.plugin), Status::Healthy);
+                        let mut view = Instance::from_container(
+                            &info,
+                            &m.record,
+                            Some(resolved.plugin),
+                            Status::Healthy,
+                            ctx.backend.client_address(),
+                        );
                         view.server_version = proof.handshake.and_then(|h| h.server_version);
                         Ok((view, proof.took))
                     }

@@ -22,6 +22,7 @@ pub use context::Context;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.clone();
+    let client_host = cli.client_host.clone();
     match cli.command {
         Command::Engines(args) => engines::run(&args, config.as_deref()),
         Command::Bench(cmd) => bench::run(&cmd),
@@ -29,7 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         command => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
-                let ctx = Context::new(config.as_deref()).await?;
+                let ctx = Context::new(config.as_deref(), client_host.as_deref()).await?;
                 match command {
                     Command::Create(args) => create::run(&ctx, args).await,
                     Command::Start(args) => lifecycle::start(&ctx, &args, false).await,

@@ -5,6 +5,7 @@
 //! without a daemon.
 
 pub mod docker;
+pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
 pub mod image_ref;
@@ -154,6 +155,12 @@ pub type Result<T> = std::result::Result<T, BackendError>;
 /// What dbarena needs from a container engine.
 #[allow(async_fn_in_trait)]
 pub trait ContainerBackend: Send + Sync {
+    /// Where clients on this machine reach the ports this engine publishes: probes and
+    /// printed URLs use it, and it decides which address ports are published on.
+    fn client_address(&self) -> &endpoint::ClientAddress {
+        &endpoint::LOCAL
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool>;
     /// Pulls `image`, reporting per-layer progress.
     async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;

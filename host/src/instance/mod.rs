@@ -7,6 +7,7 @@ pub mod record;
 pub use naming::{generate_name, validate_name, volume_name};
 pub use record::InstanceRecord;
 
+use crate::container::endpoint::ClientAddress;
 use crate::container::{ContainerInfo, State};
 use crate::plugin::Plugin;
 use crate::plugin::bindings::{ConnectionForm, Endpoint};
@@ -73,19 +74,13 @@ pub struct Instance {
     pub server_version: Option<String>,
 }
 
-/// The host address clients use for a port bound to `host_ip`.
-pub fn client_host(host_ip: &str) -> String {
-    match host_ip {
-        "" | "0.0.0.0" | "::" => "127.0.0.1".to_string(),
-        ip => ip.to_string(),
-    }
-}
-
-/// Where clients reach `record`'s instance running as `info`, if its port is published.
-pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord) -> Option<Endpoint> {
+/// Where clients reach `record`'s instance running as `info`, if its port is published:
+/// the engine's [`ClientAddress`] (this machine's loopback for a local engine, the
+/// engine's host for a remote one, or the user's override) and the published port.
+pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord, client: &ClientAddress) -> Option<Endpoint> {
     let published = info.ports.iter().find(|p| p.container_port == record.container_port)?;
     Some(Endpoint {
-        host: client_host(&published.host_ip),
+        host: client.host_for(&published.host_ip),
         port: published.host_port,
         credentials: record.credentials.clone(),
     })
@@ -93,14 +88,16 @@ pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord) -> Option<Endpoin
 
 impl Instance {
     /// The view of a container; `plugin` (when the engine is installed) formats the URL,
-    /// `status` comes from a probe or the container state.
+    /// `status` comes from a probe or the container state, `client` is where clients
+    /// reach the engine's ports.
     pub fn from_container(
         info: &ContainerInfo,
         record: &InstanceRecord,
         plugin: Option<&Plugin>,
         status: Status,
+        client: &ClientAddress,
     ) -> Self {
-        let at = endpoint(info, record);
+        let at = endpoint(info, record, client);
         let connection = match (plugin, &at) {
             (Some(plugin), Some(at)) => plugin.connection(at).map_err(|e| tracing::warn!("{e}")).ok(),
             _ => None,
@@ -110,7 +107,7 @@ impl Instance {
         view.host = at
             .as_ref()
             .map(|a| a.host.clone())
-            .unwrap_or_else(|| "127.0.0.1".into());
+            .unwrap_or_else(|| client.host_for(""));
         view.port = at.as_ref().map(|a| a.port);
         view.url = connection.as_ref().map(|c| c.url.clone());
         view.env = connection

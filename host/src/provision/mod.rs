@@ -107,11 +107,8 @@ async fn steps<B: ContainerBackend>(
     progress("starting".into());
     let plan = ports::PortPlan {
         ports: &r.spec.ports,
-        host_ip: if r.publish_all_interfaces {
-            "0.0.0.0"
-        } else {
-            "127.0.0.1"
-        },
+        // 127.0.0.1 locally; all interfaces when clients reach the engine over a network.
+        host_ip: backend.client_address().publish_ip(r.publish_all_interfaces),
         preferred: record.requested_port.or(Some(r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
     };

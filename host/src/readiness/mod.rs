@@ -12,7 +12,7 @@ mod log_watch;
 
 use crate::cancel::Cancel;
 use crate::container::{BackendError, ContainerBackend, ContainerInfo, State};
-use crate::instance::{InstanceRecord, client_host};
+use crate::instance::InstanceRecord;
 use crate::plugin::bindings::{Probe, Readiness, ReadyInfo};
 use crate::plugin::{Plugin, PluginFailure};
 use handshake::Attempt;
@@ -208,7 +208,9 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
                 "container port {container_port} is not published"
             )));
         };
-        let host = client_host(&published.host_ip);
+        // The engine's address, not necessarily this machine's: on a remote engine a
+        // local server on the same port number must never be what answers.
+        let host = self.backend.client_address().host_for(&published.host_ip);
         Ok(handshake::attempt(
             self.plugin,
             &host,

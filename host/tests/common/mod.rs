@@ -393,3 +393,38 @@ pub fn import_rootfs(root: &Path, tag: &str, changes: &[&str]) -> Result<(), Str
     args.extend([tarball.as_str(), tag]);
     docker_ok(&args).map(drop)
 }
+
+/// The second Docker daemon `.ci/remote-docker-up.sh` runs in its own network namespace.
+pub const REMOTE_DOCKER_HOST: &str = "tcp://10.214.0.2:2375";
+/// The same daemon through its Unix socket (a "local" endpoint to the client).
+pub const REMOTE_DOCKER_SOCKET: &str = "unix:///run/dbarena-remote/docker.sock";
+/// Podman's Docker-compatible API, started by `.ci/podman-up.sh`.
+pub const PODMAN_DOCKER_HOST: &str = "unix:///run/podman/podman.sock";
+
+/// True when tests needing the engine at `docker_host` should run: prints a notice and
+/// returns false on the explicit opt-out `skip_var=1`, panics when the engine does not
+/// answer (as [`docker_engine_available`] does for the local one). `setup` names the
+/// script that starts it.
+pub fn engine_available(test: &str, docker_host: &str, skip_var: &str, setup: &str) -> bool {
+    if std::env::var(skip_var).as_deref() == Ok("1") {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {skip_var}=1");
+        return false;
+    }
+    let out = Command::new("docker").args(["-H", docker_host, "info"]).output();
+    match out {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => panic!(
+            "{test} needs the engine at {docker_host} ({}).\nStart it (`bash {setup}`) or set {skip_var}=1 to opt out explicitly.",
+            stderr(&out).trim()
+        ),
+        Err(e) => panic!("{test} needs the docker CLI ({e})"),
+    }
+}
+
+/// Runs `docker -H docker_host` with `args`.
+pub fn docker_at(docker_host: &str, args: &[&str]) -> Output {
+    let mut all = vec!["-H", docker_host];
+    all.extend_from_slice(args);
+    docker(&all)
+}

@@ -78,8 +78,15 @@ pub(super) fn map_err(e: DockerError, subject: Subject<'_>) -> BackendError {
                 (404, Subject::Image(image) | Subject::Create { image, .. }) => {
                     BackendError::ImageNotFound(image.to_string())
                 }
-                (409, Subject::Create { name, .. }) if message.contains("already in use") => {
+                // Docker answers 409; Podman 500 with "the container name ... is already in use".
+                (409 | 500, Subject::Create { name, .. })
+                    if message.contains("name") && message.contains("already in use") =>
+                {
                     BackendError::NameInUse(name.to_string())
+                }
+                // Podman's words for Docker's "container ... is not running".
+                (409 | 500, Subject::Container(n)) if message.contains("container state improper") => {
+                    BackendError::Other(format!("container {n} is not running ({message})"))
                 }
                 _ if message.is_empty() => BackendError::Other(format!("Docker answered HTTP {status_code}")),
                 _ => BackendError::Other(message),
@@ -185,6 +192,9 @@ pub(super) fn is_transient(e: &DockerError) -> bool {
             *status_code >= 500 && !is_port_conflict(message)
         }
         DockerError::RequestTimeoutError => true,
+        // Podman briefly reports states Docker has not got (`stopped`, between a
+        // container's exit and its clean-up), which bollard's models refuse: ask again.
+        DockerError::JsonDataError { message, .. } => message.contains("unknown variant"),
         DockerError::HyperResponseError { err } => {
             err.is_incomplete_message() || err.is_closed() || err.is_canceled() || err.is_timeout()
         }
@@ -294,6 +304,21 @@ mod tests {
                 Subject::Create { name: "x", image: "i" }
             ),
             BackendError::NameInUse(n) if n == "x"
+        ));
+        // Podman's compatible API: another status and wording for the same conflicts.
+        assert!(matches!(
+            map_err(
+                err(500, "container create: creating container storage: the container name \"x\" is already in use by ab. You have to remove that container to be able to reuse that name: that name is already in use"),
+                Subject::Create { name: "x", image: "i" }
+            ),
+            BackendError::NameInUse(n) if n == "x"
+        ));
+        assert!(matches!(
+            map_err(
+                err(409, "can only create exec sessions on running containers: container state improper"),
+                Subject::Container("c")
+            ),
+            BackendError::Other(m) if m.contains("c is not running")
         ));
         assert!(matches!(
             map_err(

@@ -11,9 +11,11 @@
 mod convert;
 mod errors;
 mod logs;
+mod ssh;
 
 use self::convert::{create_body, info_from_inspect, info_from_summary, secs_i32};
 use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status_of, with_endpoint};
+use super::endpoint::{self, ClientAddress, EngineEndpoint};
 use super::{
     BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ImageInfo, ImageRef, LogLine,
     PullProgress, Result, State, VolumeInfo,
@@ -43,23 +45,57 @@ const ROTATING_LOG_DRIVERS: [&str; 2] = ["json-file", "local"];
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     docker: Docker,
+    /// Where the engine is (for messages); `None` for a client made elsewhere.
+    endpoint: Option<EngineEndpoint>,
+    /// Where clients on this machine reach the ports the engine publishes.
+    client: ClientAddress,
     /// Whether the daemon's default log driver rotates; asked once, on the first create.
     rotating_logs: Arc<OnceCell<bool>>,
+    /// Whether the engine is Podman; asked once, on the first call that reports images.
+    podman: Arc<OnceCell<bool>>,
 }
 
 impl DockerBackend {
-    /// Connects as the `docker` CLI would (`DOCKER_HOST`, else the local socket) and
-    /// negotiates the API version with the daemon.
+    /// Connects as the `docker` CLI would ([`endpoint::resolve`]: `DOCKER_HOST`, the Docker
+    /// context, the local socket, else Podman's) and negotiates the API version.
     pub async fn connect() -> Result<Self> {
-        let (docker, endpoint) = match std::env::var("DOCKER_HOST") {
-            Ok(host) if !host.trim().is_empty() => (Docker::connect_with_defaults(), host),
-            _ => (
-                Docker::connect_with_local_defaults(),
-                "unix:///var/run/docker.sock".to_string(),
-            ),
+        let resolved = endpoint::resolve().map_err(BackendError::Unavailable)?;
+        tracing::debug!(endpoint = %resolved.endpoint, source = %resolved.source, "container engine");
+        Self::connect_to(&resolved.endpoint).await
+    }
+
+    /// Connects to `endpoint`; the client address follows from it (see
+    /// [`Self::with_client_host`] for an override).
+    pub async fn connect_to(endpoint: &EngineEndpoint) -> Result<Self> {
+        let shown = endpoint.to_string();
+        let docker = match endpoint {
+            EngineEndpoint::Unix(path) => {
+                Docker::connect_with_unix(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                    .map_err(|e| with_endpoint(map_err(e, Subject::None), &path.display().to_string()))?
+            }
+            EngineEndpoint::Tcp { .. } => {
+                // bollard would switch to TLS here; dbarena is built without it, so say so
+                // rather than send plain HTTP to a TLS port.
+                if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+                    return Err(BackendError::Unavailable(format!(
+                        "{shown}: DOCKER_TLS_VERIFY is set, but dbarena speaks only plain HTTP to tcp:// engines; \
+                         use an ssh:// endpoint, or unset DOCKER_TLS_VERIFY for an engine on a trusted network"
+                    )));
+                }
+                Docker::connect_with_http(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                    .map_err(|e| map_err(e, Subject::None))?
+            }
+            EngineEndpoint::Ssh { .. } => ssh::connect(endpoint)?,
         };
-        let docker = docker.map_err(|e| map_err(e, Subject::None))?;
-        Self::with_client(docker).await.map_err(|e| with_endpoint(e, &endpoint))
+        let mut backend = Self::with_client(docker).await.map_err(|e| match (e, endpoint) {
+            (BackendError::Unavailable(m), EngineEndpoint::Ssh { .. }) => BackendError::Unavailable(format!(
+                "{shown}: {m}; ssh said why above (`ssh HOST docker system dial-stdio` must work without a prompt)"
+            )),
+            (e, _) => with_endpoint(e, &shown),
+        })?;
+        backend.client = ClientAddress::new(&ssh::real_host(endpoint), None);
+        backend.endpoint = Some(endpoint.clone());
+        Ok(backend)
     }
 
     /// Connects to the daemon on the Unix socket at `path` (with or without `unix://`).
@@ -70,15 +106,33 @@ impl DockerBackend {
     }
 
     /// Wraps an existing client, negotiating the API version (the daemon may be older
-    /// than bollard's default version).
+    /// than bollard's default version). Its ports count as local.
     pub async fn with_client(docker: Docker) -> Result<Self> {
         let docker = retry(|| docker.clone().negotiate_version())
             .await
             .map_err(|e| map_err(e, Subject::None))?;
         Ok(Self {
             docker,
+            endpoint: None,
+            client: endpoint::LOCAL.clone(),
             rotating_logs: Arc::default(),
+            podman: Arc::default(),
         })
+    }
+
+    /// Clients reach published ports at `host` (NAT, tunnels) instead of the address the
+    /// endpoint implies; `None` keeps that address.
+    pub fn with_client_host(mut self, host: Option<&str>) -> Self {
+        if host.is_some() {
+            let local = EngineEndpoint::Unix(endpoint::DOCKER_SOCKET.into());
+            self.client = ClientAddress::new(self.endpoint.as_ref().unwrap_or(&local), host);
+        }
+        self
+    }
+
+    /// The engine's address, when this backend connected by one.
+    pub fn endpoint(&self) -> Option<&EngineEndpoint> {
+        self.endpoint.as_ref()
     }
 
     /// The underlying bollard client, for calls the trait does not cover.
@@ -100,14 +154,19 @@ impl DockerBackend {
         let images = retry(|| self.docker.list_images(None::<ListImagesOptions>))
             .await
             .map_err(|e| map_err(e, Subject::None))?;
-        Ok(images
-            .into_iter()
-            .map(|i| ImageInfo {
+        let mut infos = Vec::with_capacity(images.len());
+        for i in images {
+            let mut tags = Vec::new();
+            for t in i.repo_tags.into_iter().filter(|t| t != "<none>:<none>") {
+                tags.push(self.image_name(t).await);
+            }
+            infos.push(ImageInfo {
                 id: i.id,
-                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                tags,
                 size_bytes: i.size.max(0) as u64,
-            })
-            .collect())
+            });
+        }
+        Ok(infos)
     }
 
     /// A client whose request timeout outlasts a stop of `timeout`.
@@ -117,6 +176,32 @@ impl DockerBackend {
             self.docker.clone().with_timeout(needed)
         } else {
             self.docker.clone()
+        }
+    }
+
+    /// Whether the engine is Podman's Docker-compatible API (its `/version` lists a
+    /// "Podman Engine" component). Unknown counts as no.
+    async fn is_podman(&self) -> bool {
+        *self
+            .podman
+            .get_or_init(|| async {
+                retry(|| self.docker.version()).await.is_ok_and(|v| {
+                    v.components
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.name.starts_with("Podman"))
+                })
+            })
+            .await
+    }
+
+    /// The image name as the user gave it: Podman reports local images without a
+    /// registry as `localhost/NAME`, which Docker would read as a registry called
+    /// `localhost`; dbarena compares names with those it asked for (`images prune`).
+    async fn image_name(&self, name: String) -> String {
+        match name.strip_prefix("localhost/") {
+            Some(short) if self.is_podman().await => short.to_string(),
+            _ => name,
         }
     }
 
@@ -142,6 +227,10 @@ impl DockerBackend {
 }
 
 impl ContainerBackend for DockerBackend {
+    fn client_address(&self) -> &ClientAddress {
+        &self.client
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match retry(|| self.docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
@@ -239,7 +328,14 @@ impl ContainerBackend for DockerBackend {
         let inspect = retry(|| self.docker.inspect_container(name_or_id, None))
             .await
             .map_err(|e| map_err(e, Subject::Container(name_or_id)))?;
-        Ok(info_from_inspect(inspect))
+        let mut info = info_from_inspect(inspect);
+        info.image = self.image_name(info.image).await;
+        // Docker reports no ports for a container without a network; Podman keeps the
+        // last bindings, which nothing listens on: the same answer from both.
+        if matches!(info.state, State::Created | State::Exited | State::Dead) {
+            info.ports.clear();
+        }
+        Ok(info)
     }
 
     async fn list_containers(&self, labels: &[String]) -> Result<Vec<ContainerInfo>> {
@@ -251,18 +347,22 @@ impl ContainerBackend for DockerBackend {
         let summaries = retry(|| self.docker.list_containers(Some(options.clone())))
             .await
             .map_err(|e| map_err(e, Subject::None))?;
-        let infos = summaries.into_iter().map(|summary| async move {
-            let mut info = info_from_summary(summary);
-            if info.state == State::Running {
-                // Only inspect knows when it started; it may be gone already.
-                match self.inspect_container(&info.id).await {
-                    Ok(inspected) => info.started_at = inspected.started_at,
-                    Err(BackendError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e),
+        let infos = summaries
+            .into_iter()
+            .filter(|s| has_labels(s.labels.as_ref(), labels))
+            .map(|summary| async move {
+                let mut info = info_from_summary(summary);
+                info.image = self.image_name(info.image).await;
+                if info.state == State::Running {
+                    // Only inspect knows when it started; it may be gone already.
+                    match self.inspect_container(&info.id).await {
+                        Ok(inspected) => info.started_at = inspected.started_at,
+                        Err(BackendError::NotFound(_)) => return Ok(None),
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            Ok(Some(info))
-        });
+                Ok(Some(info))
+            });
         let infos = futures_util::future::try_join_all(infos).await?;
         Ok(infos.into_iter().flatten().collect())
     }
@@ -379,10 +479,45 @@ impl ContainerBackend for DockerBackend {
             .volumes
             .unwrap_or_default()
             .into_iter()
+            .filter(|v| has_labels(Some(&v.labels), labels))
             .map(|v| VolumeInfo {
                 name: v.name,
                 labels: v.labels.into_iter().collect(),
             })
             .collect())
+    }
+}
+
+/// Whether `labels` carry every filter (`key=value` or `key`). The engine filters already;
+/// this makes "all of them" hold on engines that match any of several label filters
+/// (Podman 4's volume list does).
+fn has_labels(labels: Option<&HashMap<String, String>>, filters: &[String]) -> bool {
+    filters.iter().all(|f| {
+        let (key, value) = match f.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (f.as_str(), None),
+        };
+        labels
+            .and_then(|l| l.get(key))
+            .is_some_and(|v| value.is_none_or(|want| v == want))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_filters_all_apply() {
+        let labels: HashMap<String, String> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let f = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(has_labels(Some(&labels), &f(&["a=1", "b"])));
+        assert!(!has_labels(Some(&labels), &f(&["a=1", "b=3"])));
+        assert!(!has_labels(Some(&labels), &f(&["c"])));
+        assert!(has_labels(None, &[]));
+        assert!(!has_labels(None, &f(&["a"])));
     }
 }
