@@ -228,7 +228,8 @@ impl Engine for Mysql {
     ///   `caching_sha2_password` (MySQL 8's default) without TLS; `useSSL=false` makes that
     ///   the path whether or not the image generated a self-signed certificate.
     /// - `sqlalchemy`: `create_engine("mysql://...")` loads mysqlclient, a C extension most
-    ///   environments lack; `mysql+pymysql` is the pure-Python driver.
+    ///   environments lack; `mysql+pymysql` is the pure-Python driver. SQLAlchemy takes the
+    ///   database verbatim (schema names here never hold a `?`), so it is not encoded.
     fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
         let c = &at.credentials;
         vec![
@@ -247,7 +248,14 @@ impl Engine for Mysql {
             ConnectionForm {
                 kind: "sqlalchemy".into(),
                 env_name: None,
-                value: authority_url("mysql+pymysql", &at),
+                value: format!(
+                    "mysql+pymysql://{}:{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    percent_encode(&c.password),
+                    url_host(&at.host),
+                    at.port,
+                    c.database
+                ),
             },
         ]
     }
@@ -573,7 +581,7 @@ mod tests {
         );
         assert_eq!(
             forms[1].value,
-            "mysql+pymysql://a%20b%40c:p%40ss%3Aw%2Frd%3F%23%25%2B%20x@[::1]:33306/my-db%241"
+            "mysql+pymysql://a%20b%40c:p%40ss%3Aw%2Frd%3F%23%25%2B%20x@[::1]:33306/my-db$1"
         );
     }
 }

@@ -213,11 +213,14 @@ impl Engine for Postgres {
         }
     }
 
-    /// `jdbc` (`JDBC_URL`): pgjdbc URL-decodes the database and the query values, and its
-    /// default `sslmode=prefer` falls back to plain TCP, so no TLS parameter is needed.
+    /// - `jdbc` (`JDBC_URL`): pgjdbc URL-decodes the database and the query values, and its
+    ///   default `sslmode=prefer` falls back to plain TCP, so no TLS parameter is needed.
+    /// - `sqlalchemy`: SQLAlchemy decodes user and password but takes the database verbatim
+    ///   (up to a `?`), so `my%20db` would name a database `my%20db`; the same URL with the
+    ///   database as is. None when the name has a `?`, which no SQLAlchemy URL can carry.
     fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
         let c = &at.credentials;
-        vec![ConnectionForm {
+        let mut forms = vec![ConnectionForm {
             kind: "jdbc".into(),
             env_name: Some("JDBC_URL".into()),
             value: format!(
@@ -228,7 +231,22 @@ impl Engine for Postgres {
                 percent_encode(&c.user),
                 percent_encode(&c.password)
             ),
-        }]
+        }];
+        if !c.database.contains('?') {
+            forms.push(ConnectionForm {
+                kind: "sqlalchemy".into(),
+                env_name: None,
+                value: format!(
+                    "postgresql://{}:{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    percent_encode(&c.password),
+                    url_host(&at.host),
+                    at.port,
+                    c.database
+                ),
+            });
+        }
+        forms
     }
 }
 
@@ -860,7 +878,7 @@ mod tests {
             },
         };
         let forms = Postgres::connection_forms(at);
-        assert_eq!(forms.len(), 1);
+        assert_eq!(forms.len(), 2);
         assert_eq!(forms[0].kind, "jdbc");
         assert_eq!(forms[0].env_name.as_deref(), Some("JDBC_URL"));
         assert_eq!(
@@ -873,5 +891,30 @@ mod tests {
             credentials: ctx().credentials,
         });
         assert_eq!(v6[0].value, "jdbc:postgresql://[::1]:5432/db1?user=app&password=pw");
+    }
+
+    #[test]
+    fn sqlalchemy_form_leaves_the_database_verbatim_and_is_absent_for_a_question_mark() {
+        let at = |database: &str| Endpoint {
+            host: "127.0.0.1".into(),
+            port: 55432,
+            credentials: Credentials {
+                user: "a b@c".into(),
+                password: "p%w/#+".into(),
+                database: database.into(),
+            },
+        };
+        let forms = Postgres::connection_forms(at("my db/#%+1"));
+        assert_eq!(forms[1].kind, "sqlalchemy");
+        assert_eq!(forms[1].env_name, None);
+        assert_eq!(
+            forms[1].value,
+            "postgresql://a%20b%40c:p%25w%2F%23%2B@127.0.0.1:55432/my db/#%+1"
+        );
+        let kinds: Vec<_> = Postgres::connection_forms(at("what?"))
+            .into_iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, ["jdbc"]);
     }
 }
