@@ -90,6 +90,19 @@ fn check_database(name: &str) -> Result<(), PluginError> {
     }
 }
 
+/// `SCHEME://user:password@host:port/database`, every part percent-encoded.
+fn authority_url(scheme: &str, at: &Endpoint) -> String {
+    let c = &at.credentials;
+    format!(
+        "{scheme}://{}:{}@{}:{}/{}",
+        percent_encode(&c.user),
+        percent_encode(&c.password),
+        url_host(&at.host),
+        at.port,
+        percent_encode(&c.database)
+    )
+}
+
 impl Engine for Mysql {
     fn info() -> EngineInfo {
         EngineInfo {
@@ -181,25 +194,23 @@ impl Engine for Mysql {
         mysql::handshake_step(&ctx.credentials, &received)
     }
 
+    /// `mysql://`, the scheme of mysql2, PyMySQL-style parsers, Prisma, Rails and Go's URL
+    /// parsers; SQLAlchemy needs a driver suffix, hence the `sqlalchemy` form.
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
+        let url = authority_url("mysql", &at);
         ConnectionInfo {
-            url: format!(
-                "mysql://{}:{}@{}:{}/{}",
-                percent_encode(&c.user),
-                percent_encode(&c.password),
-                url_host(&at.host),
-                at.port,
-                percent_encode(&c.database)
-            ),
-            // MYSQL_HOST, MYSQL_TCP_PORT and MYSQL_PWD are read by the mysql client itself.
+            // MYSQL_HOST, MYSQL_TCP_PORT and MYSQL_PWD are read by the mysql client itself;
+            // MYSQL_USER and MYSQL_DATABASE are the names apps and compose files use.
             env: vec![
+                ("DATABASE_URL".into(), url.clone()),
                 ("MYSQL_HOST".into(), at.host.clone()),
                 ("MYSQL_TCP_PORT".into(), at.port.to_string()),
                 ("MYSQL_USER".into(), c.user.clone()),
                 ("MYSQL_PWD".into(), c.password.clone()),
                 ("MYSQL_DATABASE".into(), c.database.clone()),
             ],
+            url,
             // Long options with `=` keep values that start with '-' unambiguous; the client
             // warns that a password on the command line is insecure, which is fine inside
             // the container.
@@ -210,6 +221,43 @@ impl Engine for Mysql {
                 format!("--database={}", c.database),
             ],
         }
+    }
+
+    /// - `jdbc` (`JDBC_URL`): for MySQL Connector/J, which MariaDB Connector/J 2.x also
+    ///   takes. `allowPublicKeyRetrieval=true` lets Connector/J log in with
+    ///   `caching_sha2_password` (MySQL 8's default) without TLS; `useSSL=false` makes that
+    ///   the path whether or not the image generated a self-signed certificate.
+    /// - `sqlalchemy`: `create_engine("mysql://...")` loads mysqlclient, a C extension most
+    ///   environments lack; `mysql+pymysql` is the pure-Python driver. SQLAlchemy takes the
+    ///   database verbatim (schema names here never hold a `?`), so it is not encoded.
+    fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
+        let c = &at.credentials;
+        vec![
+            ConnectionForm {
+                kind: "jdbc".into(),
+                env_name: Some("JDBC_URL".into()),
+                value: format!(
+                    "jdbc:mysql://{}:{}/{}?user={}&password={}&allowPublicKeyRetrieval=true&useSSL=false",
+                    url_host(&at.host),
+                    at.port,
+                    percent_encode(&c.database),
+                    percent_encode(&c.user),
+                    percent_encode(&c.password)
+                ),
+            },
+            ConnectionForm {
+                kind: "sqlalchemy".into(),
+                env_name: None,
+                value: format!(
+                    "mysql+pymysql://{}:{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    percent_encode(&c.password),
+                    url_host(&at.host),
+                    at.port,
+                    c.database
+                ),
+            },
+        ]
     }
 }
 
@@ -504,11 +552,36 @@ mod tests {
         };
         let info = Mysql::connection(at);
         assert_eq!(info.url, "mysql://bob:p%40ss%3Aw%2Frd@127.0.0.1:33306/app");
+        assert!(info.env.contains(&("DATABASE_URL".into(), info.url.clone())));
         assert!(info.env.contains(&("MYSQL_PWD".into(), "p@ss:w/rd".into())));
         assert!(info.env.contains(&("MYSQL_TCP_PORT".into(), "33306".into())));
         assert_eq!(
             info.shell,
             ["mysql", "--user=bob", "--password=p@ss:w/rd", "--database=app"]
+        );
+    }
+
+    #[test]
+    fn jdbc_and_sqlalchemy_forms_encode_every_part() {
+        let at = Endpoint {
+            host: "::1".into(),
+            port: 33306,
+            credentials: Credentials {
+                user: "a b@c".into(),
+                password: "p@ss:w/rd?#%+ x".into(),
+                database: "my-db$1".into(),
+            },
+        };
+        let forms = Mysql::connection_forms(at);
+        let kinds: Vec<_> = forms.iter().map(|f| (f.kind.as_str(), f.env_name.as_deref())).collect();
+        assert_eq!(kinds, [("jdbc", Some("JDBC_URL")), ("sqlalchemy", None)]);
+        assert_eq!(
+            forms[0].value,
+            "jdbc:mysql://[::1]:33306/my-db%241?user=a%20b%40c&password=p%40ss%3Aw%2Frd%3F%23%25%2B%20x&allowPublicKeyRetrieval=true&useSSL=false"
+        );
+        assert_eq!(
+            forms[1].value,
+            "mysql+pymysql://a%20b%40c:p%40ss%3Aw%2Frd%3F%23%25%2B%20x@[::1]:33306/my-db$1"
         );
     }
 }

@@ -178,24 +178,30 @@ impl Engine for Postgres {
         }
     }
 
+    /// `postgresql://`, the scheme every client accepts: libpq, psycopg, node-postgres and
+    /// SQLAlchemy (which refuses the `postgres://` alias).
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
+        let url = format!(
+            "postgresql://{}:{}@{}:{}/{}",
+            percent_encode(&c.user),
+            percent_encode(&c.password),
+            url_host(&at.host),
+            at.port,
+            percent_encode(&c.database)
+        );
         ConnectionInfo {
-            url: format!(
-                "postgres://{}:{}@{}:{}/{}",
-                percent_encode(&c.user),
-                percent_encode(&c.password),
-                url_host(&at.host),
-                at.port,
-                percent_encode(&c.database)
-            ),
             env: vec![
+                // Read by Rails, Prisma, Django (dj-database-url), Heroku-style apps.
+                ("DATABASE_URL".into(), url.clone()),
+                // Read by libpq itself: psql, psycopg, node-postgres.
                 ("PGHOST".into(), at.host.clone()),
                 ("PGPORT".into(), at.port.to_string()),
                 ("PGUSER".into(), c.user.clone()),
                 ("PGPASSWORD".into(), c.password.clone()),
                 ("PGDATABASE".into(), c.database.clone()),
             ],
+            url,
             // Inside the container psql uses the unix socket, which the image trusts.
             shell: vec![
                 "psql".into(),
@@ -205,6 +211,42 @@ impl Engine for Postgres {
                 c.database.clone(),
             ],
         }
+    }
+
+    /// - `jdbc` (`JDBC_URL`): pgjdbc URL-decodes the database and the query values, and its
+    ///   default `sslmode=prefer` falls back to plain TCP, so no TLS parameter is needed.
+    /// - `sqlalchemy`: SQLAlchemy decodes user and password but takes the database verbatim
+    ///   (up to a `?`), so `my%20db` would name a database `my%20db`; the same URL with the
+    ///   database as is. None when the name has a `?`, which no SQLAlchemy URL can carry.
+    fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
+        let c = &at.credentials;
+        let mut forms = vec![ConnectionForm {
+            kind: "jdbc".into(),
+            env_name: Some("JDBC_URL".into()),
+            value: format!(
+                "jdbc:postgresql://{}:{}/{}?user={}&password={}",
+                url_host(&at.host),
+                at.port,
+                percent_encode(&c.database),
+                percent_encode(&c.user),
+                percent_encode(&c.password)
+            ),
+        }];
+        if !c.database.contains('?') {
+            forms.push(ConnectionForm {
+                kind: "sqlalchemy".into(),
+                env_name: None,
+                value: format!(
+                    "postgresql://{}:{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    percent_encode(&c.password),
+                    url_host(&at.host),
+                    at.port,
+                    c.database
+                ),
+            });
+        }
+        forms
     }
 }
 
@@ -810,8 +852,9 @@ mod tests {
                 database: "my/db".into(),
             },
         };
-        let info = Postgres::connection(at);
-        assert_eq!(info.url, "postgres://a%20b:p%40ss%3Aw%2Frd@127.0.0.1:55432/my%2Fdb");
+        let info = Postgres::connection(at.clone());
+        assert_eq!(info.url, "postgresql://a%20b:p%40ss%3Aw%2Frd@127.0.0.1:55432/my%2Fdb");
+        assert!(info.env.contains(&("DATABASE_URL".into(), info.url.clone())));
         assert!(info.env.contains(&("PGPASSWORD".into(), "p@ss:w/rd".into())));
         assert!(info.env.contains(&("PGPORT".into(), "55432".into())));
         assert_eq!(info.shell, ["psql", "-U", "a b", "-d", "my/db"]);
@@ -820,6 +863,58 @@ mod tests {
             port: 5432,
             credentials: ctx().credentials,
         });
-        assert_eq!(v6.url, "postgres://app:pw@[::1]:5432/db1");
+        assert_eq!(v6.url, "postgresql://app:pw@[::1]:5432/db1");
+    }
+
+    #[test]
+    fn jdbc_form_encodes_query_values_and_brackets_ipv6() {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 55432,
+            credentials: Credentials {
+                user: "a b+c".into(),
+                password: "p@ss:w/rd?#%&=".into(),
+                database: "my db/1".into(),
+            },
+        };
+        let forms = Postgres::connection_forms(at);
+        assert_eq!(forms.len(), 2);
+        assert_eq!(forms[0].kind, "jdbc");
+        assert_eq!(forms[0].env_name.as_deref(), Some("JDBC_URL"));
+        assert_eq!(
+            forms[0].value,
+            "jdbc:postgresql://127.0.0.1:55432/my%20db%2F1?user=a%20b%2Bc&password=p%40ss%3Aw%2Frd%3F%23%25%26%3D"
+        );
+        let v6 = Postgres::connection_forms(Endpoint {
+            host: "::1".into(),
+            port: 5432,
+            credentials: ctx().credentials,
+        });
+        assert_eq!(v6[0].value, "jdbc:postgresql://[::1]:5432/db1?user=app&password=pw");
+    }
+
+    #[test]
+    fn sqlalchemy_form_leaves_the_database_verbatim_and_is_absent_for_a_question_mark() {
+        let at = |database: &str| Endpoint {
+            host: "127.0.0.1".into(),
+            port: 55432,
+            credentials: Credentials {
+                user: "a b@c".into(),
+                password: "p%w/#+".into(),
+                database: database.into(),
+            },
+        };
+        let forms = Postgres::connection_forms(at("my db/#%+1"));
+        assert_eq!(forms[1].kind, "sqlalchemy");
+        assert_eq!(forms[1].env_name, None);
+        assert_eq!(
+            forms[1].value,
+            "postgresql://a%20b%40c:p%25w%2F%23%2B@127.0.0.1:55432/my db/#%+1"
+        );
+        let kinds: Vec<_> = Postgres::connection_forms(at("what?"))
+            .into_iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, ["jdbc"]);
     }
 }

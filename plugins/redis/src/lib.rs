@@ -162,17 +162,20 @@ impl Engine for Redis {
 
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
+        let url = format!(
+            // redis-cli sends `AUTH "" pass` for an empty user, so name `default`.
+            "redis://{}:{}@{}:{}/{}",
+            percent_encode(&c.user),
+            percent_encode(&c.password),
+            url_host(&at.host),
+            at.port,
+            c.database
+        );
         ConnectionInfo {
-            url: format!(
-                // redis-cli sends `AUTH "" pass` for an empty user, so name `default`.
-                "redis://{}:{}@{}:{}/{}",
-                percent_encode(&c.user),
-                percent_encode(&c.password),
-                url_host(&at.host),
-                at.port,
-                c.database
-            ),
+            url: url.clone(),
             env: vec![
+                // Read by redis-py `from_url`/ioredis setups, Sidekiq, Celery configs, Heroku.
+                ("REDIS_URL".into(), url.clone()),
                 ("REDIS_HOST".into(), at.host.clone()),
                 ("REDIS_PORT".into(), at.port.to_string()),
                 ("REDISCLI_AUTH".into(), c.password.clone()),
@@ -359,6 +362,7 @@ mod tests {
             credentials: ctx().credentials,
         });
         assert_eq!(info.url, "redis://default:s3cr%20et@127.0.0.1:6390/0");
+        assert!(info.env.contains(&("REDIS_URL".into(), info.url.clone())));
         // IPv6 literals need brackets in a URL authority.
         let v6 = Redis::connection(Endpoint {
             host: "::1".into(),

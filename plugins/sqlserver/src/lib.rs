@@ -264,6 +264,71 @@ impl Engine for SqlServer {
             ],
         }
     }
+
+    /// - `jdbc` (`JDBC_URL`), for Microsoft's JDBC driver: it encrypts by default (12.x), and
+    ///   the image's certificate is self-signed, hence `trustServerCertificate=true`.
+    /// - `ado-net` (`ADO_NET_CONNECTION_STRING`), for Microsoft.Data.SqlClient, which also
+    ///   encrypts by default (4.0+).
+    fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
+        let c = &at.credentials;
+        // The JDBC driver takes an IPv6 literal only as a `serverName` property.
+        let server = if at.host.contains(':') {
+            format!("jdbc:sqlserver://;serverName={};portNumber={}", at.host, at.port)
+        } else {
+            format!("jdbc:sqlserver://{}:{}", at.host, at.port)
+        };
+        vec![
+            ConnectionForm {
+                kind: "jdbc".into(),
+                env_name: Some("JDBC_URL".into()),
+                value: format!(
+                    "{server};databaseName={};user={};password={};encrypt=true;trustServerCertificate=true",
+                    jdbc_value(&c.database),
+                    jdbc_value(&c.user),
+                    jdbc_value(&c.password)
+                ),
+            },
+            ConnectionForm {
+                kind: "ado-net".into(),
+                env_name: Some("ADO_NET_CONNECTION_STRING".into()),
+                value: format!(
+                    "Server={},{};Database={};User Id={};Password={};TrustServerCertificate=True;",
+                    at.host,
+                    at.port,
+                    ado_net_value(&c.database),
+                    ado_net_value(&c.user),
+                    ado_net_value(&c.password)
+                ),
+            },
+        ]
+    }
+}
+
+/// A JDBC connection property value: as is when plain, else in braces with `}` doubled (the
+/// Microsoft JDBC driver's escape for `;`, `=`, braces and edge spaces).
+fn jdbc_value(value: &str) -> String {
+    let special = value.contains([';', '=', '{', '}']) || value.trim() != value;
+    if special {
+        format!("{{{}}}", value.replace('}', "}}"))
+    } else {
+        value.to_string()
+    }
+}
+
+/// An ADO.NET connection-string value, quoted like `DbConnectionStringBuilder` does: values
+/// with `;`, quotes or edge spaces go in double quotes, or in single quotes when they hold a
+/// double quote, or in double quotes with `"` doubled when they hold both kinds.
+fn ado_net_value(value: &str) -> String {
+    let special = value.contains([';', '\'', '"']) || value.trim() != value;
+    if !special {
+        value.to_string()
+    } else if !value.contains('"') {
+        format!("\"{value}\"")
+    } else if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    }
 }
 
 /// A TDS PRELOGIN packet: the 8-byte header (type, status EOM, big-endian length, SPID,
@@ -673,5 +738,56 @@ mod tests {
         assert!(info.env.contains(&("MSSQL_PASSWORD".into(), "p@ss:w/rd1A".into())));
         assert_eq!(info.shell[..2], ["/opt/mssql-tools18/bin/sqlcmd", "-C"]);
         assert!(!info.shell.iter().any(|a| a.contains("p@ss")));
+    }
+
+    fn endpoint(host: &str, user: &str, password: &str, database: &str) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            port: 14333,
+            credentials: Credentials {
+                user: user.into(),
+                password: password.into(),
+                database: database.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn plain_values_give_plain_jdbc_and_ado_net_strings() {
+        let forms = SqlServer::connection_forms(endpoint("127.0.0.1", "sa", "S3cret-pw!", "master"));
+        let kinds: Vec<_> = forms.iter().map(|f| (f.kind.as_str(), f.env_name.as_deref())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("jdbc", Some("JDBC_URL")),
+                ("ado-net", Some("ADO_NET_CONNECTION_STRING"))
+            ]
+        );
+        assert_eq!(
+            forms[0].value,
+            "jdbc:sqlserver://127.0.0.1:14333;databaseName=master;user=sa;password=S3cret-pw!;encrypt=true;trustServerCertificate=true"
+        );
+        assert_eq!(
+            forms[1].value,
+            "Server=127.0.0.1,14333;Database=master;User Id=sa;Password=S3cret-pw!;TrustServerCertificate=True;"
+        );
+    }
+
+    #[test]
+    fn special_values_are_escaped_per_driver_rules() {
+        let forms = SqlServer::connection_forms(endpoint("::1", "a b", "p;w}{=x", "d'b"));
+        assert_eq!(
+            forms[0].value,
+            "jdbc:sqlserver://;serverName=::1;portNumber=14333;databaseName=d'b;user=a b;password={p;w}}{=x};encrypt=true;trustServerCertificate=true"
+        );
+        assert_eq!(
+            forms[1].value,
+            "Server=::1,14333;Database=\"d'b\";User Id=a b;Password=\"p;w}{=x\";TrustServerCertificate=True;"
+        );
+        assert_eq!(ado_net_value("say \"hi\""), "'say \"hi\"'");
+        assert_eq!(ado_net_value("it's \"x\""), "\"it's \"\"x\"\"\"");
+        assert_eq!(ado_net_value(" lead"), "\" lead\"");
+        assert_eq!(jdbc_value(" lead"), "{ lead}");
+        assert_eq!(jdbc_value("a}b"), "{a}}b}");
     }
 }

@@ -134,6 +134,24 @@ impl Engine for Plugin {
             shell: vec!["mysql".into(), format!("-u{}", c.user), c.database.clone()],
         }
     }
+
+    /// `jdbc` (`JDBC_URL`) for MariaDB Connector/J: it logs in without TLS by default and
+    /// URL-decodes the values, so nothing else is needed.
+    fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
+        let c = &at.credentials;
+        vec![ConnectionForm {
+            kind: "jdbc".into(),
+            env_name: Some("JDBC_URL".into()),
+            value: format!(
+                "jdbc:mariadb://{}:{}/{}?user={}&password={}",
+                url_host(&at.host),
+                at.port,
+                percent_encode(&c.database),
+                percent_encode(&c.user),
+                percent_encode(&c.password)
+            ),
+        }]
+    }
 }
 
 register!(Plugin);
@@ -191,5 +209,24 @@ mod tests {
         let auth = mysql::native_password("S3cret-pw", b"abcdefghijklmnopqrst");
         assert!(reply.windows(auth.len()).any(|w| w == auth));
         assert_eq!(Plugin::handshake_step(ctx, testing::secrets(), greeting[..6].to_vec()), HandshakeOutcome::NeedMore);
+    }
+
+    #[test]
+    fn jdbc_form_percent_encodes_values() {
+        let mut ctx = testing::context(Plugin::container_spec(options()).unwrap().credentials, 33306);
+        ctx.credentials.password = "p@ss w/rd".into();
+        let forms = Plugin::connection_forms(Endpoint {
+            host: "127.0.0.1".into(),
+            port: 33306,
+            credentials: ctx.credentials.clone(),
+        });
+        assert_eq!(forms[0].env_name.as_deref(), Some("JDBC_URL"));
+        assert_eq!(
+            forms[0].value,
+            format!(
+                "jdbc:mariadb://127.0.0.1:33306/{}?user={}&password=p%40ss%20w%2Frd",
+                ctx.credentials.database, ctx.credentials.user
+            )
+        );
     }
 }
