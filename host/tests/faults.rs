@@ -270,3 +270,60 @@ fn concurrent_creates_and_a_hundred_cycles_leak_nothing() {
     let leaked: Vec<&String> = volumes.iter().filter(|v| volume_exists(v)).collect();
     assert!(leaked.is_empty(), "anonymous volumes leaked: {leaked:?}");
 }
+
+#[test]
+fn a_daemon_killed_mid_create_and_restarted_leaves_nothing() {
+    // The namespace daemon of .ci/remote-docker-up.sh, so the main daemon (and the tests
+    // running on it) are never disturbed.
+    let test = "a_daemon_killed_mid_create_and_restarted_leaves_nothing";
+    if !engine_available(
+        test,
+        REMOTE_DOCKER_SOCKET,
+        "DBARENA_SKIP_REMOTE_TESTS",
+        ".ci/remote-docker-up.sh",
+    ) {
+        return;
+    }
+    let arena = Arena::new();
+    let name = format!("dbt-dockerd-kill-{}", std::process::id());
+    let exists = |n: &str| {
+        docker_at(REMOTE_DOCKER_SOCKET, &["container", "inspect", n])
+            .status
+            .success()
+    };
+    // Through the socket the client address is loopback, where the namespace's ports are
+    // not: the create stays in readiness until the daemon dies under it.
+    let child = arena
+        .cmd()
+        .env("DOCKER_HOST", REMOTE_DOCKER_SOCKET)
+        .args(["create", "redis", "--name", &name, "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !exists(&name) {
+        assert!(Instant::now() < deadline, "the container never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = std::fs::read_to_string("/run/dbarena-remote/docker.pid").unwrap();
+    let killed_at = Instant::now();
+    run("kill", &["-KILL", pid.trim()]);
+    std::thread::sleep(Duration::from_secs(2));
+    let up = std::process::Command::new("bash")
+        .arg(repo_root().join(".ci/remote-docker-up.sh"))
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "restarting the daemon: {}", stderr(&up));
+    let out = child.wait_with_output().unwrap();
+    let took = killed_at.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("container engine") || err.contains("connect"), "{err}");
+    assert!(took < Duration::from_secs(90), "took {took:?}: {err}");
+    assert!(!exists(&name), "the container outlived the daemon's restart: {err}");
+    eprintln!(
+        "dockerd SIGKILL mid-create: clean-up done {:.1} s after the kill",
+        took.as_secs_f64()
+    );
+}
