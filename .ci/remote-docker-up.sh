@@ -31,7 +31,10 @@ remote() { docker -H "unix://$SOCK" "$@"; }
 
 # --- network namespace and veth pair --------------------------------------------------
 [ -e "/run/netns/$NS" ] || ip netns add "$NS"
-if ! ip link show "$HOST_IF" >/dev/null 2>&1; then
+# The pair must end in *this* namespace: after `ip netns del` the old one lives on (with
+# its end of the pair) until its last process exits.
+if ! ip -n "$NS" link show "$NS_IF" >/dev/null 2>&1; then
+  ip link del "$HOST_IF" 2>/dev/null || true
   ip link add "$HOST_IF" type veth peer name "$NS_IF"
   ip link set "$NS_IF" netns "$NS"
 fi

@@ -78,7 +78,7 @@ else
   if ! login; then
     log "ERROR: cannot run docker over ssh://$ALIAS; last lines of $LOG:"
     tail -n 20 "$LOG" >&2 || true
-    ssh -o BatchMode=yes "$ALIAS" docker version >&2 || true
+    ssh -o BatchMode=yes -o ConnectTimeout=5 "$ALIAS" docker version >&2 || true
     exit 1
   fi
 fi
