@@ -46,7 +46,8 @@ pub(super) fn map_pull_err(e: DockerError, image: &str) -> BackendError {
         tracing::debug!(%image, %message, "image not found");
         BackendError::ImageNotFound(image.to_string())
     } else {
-        BackendError::Other(format!("pulling {image}: {}", one_line(&message)))
+        // Callers name the image (`cannot pull image X: …`); saying it here too doubled it.
+        BackendError::Other(one_line(&message))
     }
 }
 
