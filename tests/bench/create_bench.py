@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DBARENA = REPO_ROOT / "target" / "release" / "dbarena"
+DEFAULT_DBARENA = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target") / "release" / "dbarena"
 ALL_ENGINES = ("postgres", "mysql", "redis")
 
 # Engines pointed at the local test images (tests/images/README.md). `image` without a tag

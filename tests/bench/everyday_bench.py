@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DBARENA = REPO_ROOT / "target" / "release" / "dbarena"
+DEFAULT_DBARENA = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target") / "release" / "dbarena"
 TEST_CONFIG = """
 [engines.postgres]
 image = "dbarena-test/postgres"
