@@ -7,15 +7,6 @@ use common::*;
 use serde_json::Value;
 use std::net::TcpListener;
 
-fn by_engine<'a>(instances: &'a Value, engine: &str) -> &'a Value {
-    instances
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["engine"] == engine)
-        .unwrap_or_else(|| panic!("no {engine} in {instances}"))
-}
-
 fn create(arena: &Arena, args: &[&str]) -> Value {
     let mut all = vec!["create", "--json"];
     all.extend_from_slice(args);
@@ -689,11 +680,9 @@ fn signals_during_create_leave_nothing_behind() {
             if early {
                 std::thread::sleep(std::time::Duration::from_millis(150));
             } else {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                while !container_exists(&name) {
-                    assert!(std::time::Instant::now() < deadline, "the container never appeared");
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
+                wait_until("the container", std::time::Duration::from_secs(60), || {
+                    container_exists(&name)
+                });
             }
             run("kill", &[&format!("-{signal}"), &child.id().to_string()]);
             let out = child.wait_with_output().unwrap();

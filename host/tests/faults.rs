@@ -19,14 +19,6 @@ fn spawn(arena: &Arena, args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn wait_for_container(name: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while !container_exists(name) {
-        assert!(Instant::now() < deadline, "container {name} never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_server_killed_during_readiness_fails_fast_and_leaves_nothing() {
     if !docker_available("a_server_killed_during_readiness_fails_fast_and_leaves_nothing") {
@@ -46,7 +38,7 @@ fn a_server_killed_during_readiness_fails_fast_and_leaves_nothing() {
             "DBARENA_TEST_INIT_DELAY=30",
         ],
     );
-    wait_for_container(&name, Duration::from_secs(60));
+    wait_until("the container", Duration::from_secs(60), || container_exists(&name));
     std::thread::sleep(Duration::from_millis(500));
     let killed_at = Instant::now();
     run("docker", &["kill", &name]);
@@ -301,11 +293,7 @@ fn a_daemon_killed_mid_create_and_restarted_leaves_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !exists(&name) {
-        assert!(Instant::now() < deadline, "the container never appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the container", Duration::from_secs(60), || exists(&name));
     let pid = std::fs::read_to_string("/run/dbarena-remote/docker.pid").unwrap();
     let killed_at = Instant::now();
     run("kill", &["-KILL", pid.trim()]);

@@ -296,18 +296,8 @@ fn remote_engine_over_tcp_lifecycle_with_probes_and_urls_on_the_engine_host() {
     );
     cleanup.track(&pinned);
 
-    let pg = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["engine"] == "postgres")
-        .unwrap();
-    let rd = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["engine"] == "redis")
-        .unwrap();
+    let pg = by_engine(&created, "postgres");
+    let rd = by_engine(&created, "redis");
     let pinned = &pinned[0];
     assert_eq!(pinned["port"].as_u64(), Some(pinned_decoy.port as u64), "{pinned}");
     for i in [pg, rd, pinned] {
@@ -438,18 +428,8 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
         "a local engine binds loopback quietly: {}",
         stderr(&out)
     );
-    let pg = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["engine"] == "postgres")
-        .unwrap();
-    let rd = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["engine"] == "redis")
-        .unwrap();
+    let pg = by_engine(&created, "postgres");
+    let rd = by_engine(&created, "redis");
     for i in [pg, rd] {
         assert_eq!(i["status"], "healthy", "{i}");
         assert_eq!(i["host"], "127.0.0.1");

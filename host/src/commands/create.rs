@@ -9,7 +9,7 @@ use crate::container::ContainerBackend;
 use crate::instance::{Instance, Status, generate_name, validate_name};
 use crate::output::{self, Progress, escape, print_json};
 use crate::provision::{self, Choices, Journal, volumes};
-use crate::resolve::{Request, ResolvedInstance, split_engine_ref};
+use crate::resolve::{Request, ResolvedInstance};
 use anyhow::bail;
 use futures_util::future::join_all;
 use std::collections::HashSet;
@@ -143,8 +143,8 @@ async fn resolve_all<'c, B: ContainerBackend>(
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
     for engine_ref in &args.engines {
-        let (_, version) = resolver.engine_version(engine_ref)?;
-        let (engine, _) = split_engine_ref(engine_ref);
+        let (plugin, version) = resolver.engine_version(engine_ref)?;
+        let engine = plugin.id();
         let name = match &args.name {
             Some(name) => name.clone(),
             None => loop {

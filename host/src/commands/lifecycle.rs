@@ -7,7 +7,6 @@ use crate::cli::{StopArgs, WaitArgs};
 use crate::container::{ContainerBackend, State};
 use crate::instance::{Instance, Status};
 use crate::output::{Progress, escape, print_json};
-use crate::readiness::ReadinessCheck;
 use futures_util::future::join_all;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,38 +41,19 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
                 }
                 // Ports Docker chose can change across restarts: read them again.
                 let info = ctx.backend.inspect_container(&m.info.id).await?;
-                let check = ReadinessCheck::new(
-                    &ctx.backend,
-                    resolved.plugin,
+                let proof = crate::provision::wait_ready(&ctx.backend, resolved, &info, Some(since), &cancel, &|msg| {
+                    bar.set_message(escape(&msg).into_owned())
+                })
+                .await?;
+                let mut view = Instance::from_container(
                     &info,
                     &m.record,
-                    &resolved.spec.readiness,
-                    resolved.timeout,
-                    Some(since),
+                    Some(resolved.plugin),
+                    Status::Healthy,
+                    ctx.backend.client_address(),
                 );
-                match check
-                    .wait(
-                        &|what| bar.set_message(format!("waiting for {}", escape(what))),
-                        &cancel,
-                    )
-                    .await
-                {
-                    Ok(proof) => {
-                        let mut view = Instance::from_container(
-                            &info,
-                            &m.record,
-                            Some(resolved.plugin),
-                            Status::Healthy,
-                            ctx.backend.client_address(),
-                        );
-                        view.server_version = proof.handshake.and_then(|h| h.server_version);
-                        Ok((view, proof.took))
-                    }
-                    Err(e) => {
-                        let tail = crate::provision::last_log_lines(&ctx.backend, &info.id, 20).await;
-                        Err(anyhow::anyhow!("{e}{tail}"))
-                    }
-                }
+                view.server_version = proof.handshake.and_then(|h| h.server_version);
+                Ok((view, proof.took))
             }
             .await;
             match &result {

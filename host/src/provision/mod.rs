@@ -121,15 +121,31 @@ async fn steps<B: ContainerBackend>(
         .inspect_container(&id)
         .await
         .map_err(|e| with_container(e.into()))?;
-    let check = ReadinessCheck::new(backend, r.plugin, &info, record, &r.spec.readiness, r.timeout, None);
+    match wait_ready(backend, r, &info, None, cancel, progress).await {
+        Ok(proof) => Ok(Provisioned { info, proof }),
+        Err(e) => Err(with_container(e)),
+    }
+}
+
+/// Waits until `info` accepts clients, with the probes of `r`'s spec; a failure carries the
+/// container's last log lines. `since` (Unix seconds) counts only log lines of a restart.
+pub async fn wait_ready<B: ContainerBackend>(
+    backend: &B,
+    r: &ResolvedInstance<'_>,
+    info: &ContainerInfo,
+    since: Option<i64>,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<Proof> {
+    let check = ReadinessCheck::new(backend, r.plugin, info, &r.record, &r.spec.readiness, r.timeout, since);
     match check
         .wait(&|what| progress(format!("waiting for {what}")), cancel)
         .await
     {
-        Ok(proof) => Ok(Provisioned { info, proof }),
+        Ok(proof) => Ok(proof),
         Err(e) => {
-            let tail = last_log_lines(backend, &id, 20).await;
-            Err(with_container(anyhow::anyhow!("{e}{tail}")))
+            let tail = last_log_lines(backend, &info.id, 20).await;
+            Err(anyhow::anyhow!("{e}{tail}"))
         }
     }
 }

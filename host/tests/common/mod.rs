@@ -87,6 +87,25 @@ pub fn docker_ok(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The instance of `engine` in a `create --json` array.
+pub fn by_engine<'a>(instances: &'a serde_json::Value, engine: &str) -> &'a serde_json::Value {
+    instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["engine"] == engine)
+        .unwrap_or_else(|| panic!("no {engine} in {instances}"))
+}
+
+/// Polls `ready` until it holds, failing the test when `within` passes first.
+pub fn wait_until(what: &str, within: std::time::Duration, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn container_exists(name: &str) -> bool {
     docker(&["container", "inspect", name]).status.success()
 }
