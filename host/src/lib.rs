@@ -21,3 +21,4 @@ pub mod registry_index;
 pub mod resolve;
 pub mod scaffold;
 pub mod signals;
+pub mod steps;

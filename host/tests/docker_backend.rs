@@ -11,7 +11,8 @@ mod common;
 use common::{Cleanup, docker_ok, import_rootfs};
 use dbarena::container::docker::DockerBackend;
 use dbarena::container::{
-    BackendError, ContainerBackend, ContainerDef, LogLine, Mount, PortBinding, PullProgress, State,
+    BackendError, ContainerBackend, ContainerDef, ExecRequest, FileUpload, LogLine, Mount, PortBinding, PullProgress,
+    State,
 };
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -144,12 +145,11 @@ async fn create_start_inspect_stop_restart_remove() {
     let env = backend
         .exec(
             &id,
-            &[
+            &ExecRequest::new(&[
                 "sh".into(),
                 "-c".into(),
                 "echo \"$FOO\"; grep /scratch /proc/mounts".into(),
-            ],
-            &[],
+            ]),
         )
         .await
         .expect("exec");
@@ -452,7 +452,7 @@ async fn exec_reports_output_and_exit_code() {
     let id = run(&backend, &cleanup, &def(&name, "sleep 300")).await;
 
     let ok = backend
-        .exec(&id, &["echo".into(), "hello".into()], &[])
+        .exec(&id, &ExecRequest::new(&["echo".into(), "hello".into()]))
         .await
         .expect("exec");
     assert_eq!(ok.exit_code, 0);
@@ -461,8 +461,7 @@ async fn exec_reports_output_and_exit_code() {
     let failed = backend
         .exec(
             &id,
-            &["sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()],
-            &[],
+            &ExecRequest::new(&["sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()]),
         )
         .await
         .expect("exec");
@@ -476,30 +475,73 @@ async fn exec_reports_output_and_exit_code() {
     let with_env = backend
         .exec(
             &id,
-            &["sh".into(), "-c".into(), "echo \"$GREETING\"".into()],
-            &[("GREETING".into(), "hi there".into())],
+            &ExecRequest {
+                env: &[("GREETING".into(), "hi there".into())],
+                ..ExecRequest::new(&["sh".into(), "-c".into(), "echo \"$GREETING\"".into()])
+            },
         )
         .await
         .expect("exec");
     assert_eq!(with_env.output, "hi there\n");
 
+    // Stdin reaches the command and is closed after it, also when it is large.
+    let big: Vec<u8> = (0..300_000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let counted = backend
+        .exec(
+            &id,
+            &ExecRequest {
+                stdin: Some(&big),
+                ..ExecRequest::new(&["busybox".into(), "wc".into(), "-l".into()])
+            },
+        )
+        .await
+        .expect("exec with stdin");
+    assert_eq!((counted.exit_code, counted.output.trim()), (0, "300000"));
+
+    // Files land where they are told, parents created, with their mode.
+    backend
+        .upload_files(
+            &id,
+            &[FileUpload {
+                path: "/etc/dbarena-test/deep/conf.ini".into(),
+                content: b"key = value\n".to_vec(),
+                mode: 0o640,
+            }],
+        )
+        .await
+        .expect("upload");
+    let uploaded = backend
+        .exec(
+            &id,
+            &ExecRequest::new(&[
+                "sh".into(),
+                "-c".into(),
+                "cat /etc/dbarena-test/deep/conf.ini; busybox stat -c %a /etc/dbarena-test/deep/conf.ini".into(),
+            ]),
+        )
+        .await
+        .expect("exec");
+    assert_eq!(uploaded.output, "key = value\n640\n");
+
     // Many quick execs: the exit code is always there.
     for i in 0..5 {
         let out = backend
-            .exec(&id, &["sh".into(), "-c".into(), format!("exit {i}")], &[])
+            .exec(&id, &ExecRequest::new(&["sh".into(), "-c".into(), format!("exit {i}")]))
             .await
             .expect("exec");
         assert_eq!(out.exit_code, i);
     }
 
     backend.stop_container(&id, Duration::from_secs(0)).await.expect("stop");
-    let not_running = backend.exec(&id, &["true".into()], &[]).await;
+    let not_running = backend.exec(&id, &ExecRequest::new(&["true".into()])).await;
     assert!(
         matches!(&not_running, Err(BackendError::Other(m)) if m.contains("not running")),
         "{not_running:?}"
     );
     assert!(matches!(
-        backend.exec(&format!("{name}-missing"), &["true".into()], &[]).await,
+        backend
+            .exec(&format!("{name}-missing"), &ExecRequest::new(&["true".into()]))
+            .await,
         Err(BackendError::NotFound(_))
     ));
 }
@@ -655,7 +697,7 @@ async fn anonymous_volumes_go_with_the_container_named_ones_stay() {
     }];
     let reader_id = run(&backend, &cleanup, &d).await;
     let out = backend
-        .exec(&reader_id, &["cat".into(), "/named/file".into()], &[])
+        .exec(&reader_id, &ExecRequest::new(&["cat".into(), "/named/file".into()]))
         .await
         .expect("exec");
     assert_eq!(out.output, "kept\n");

@@ -11,8 +11,8 @@
 //! is recorded ([`FakeBackend::calls`]).
 
 use super::{
-    BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ImageRef, LogLine, Mount, PublishedPort,
-    PullProgress, Result, State, VolumeInfo,
+    BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ExecRequest, FileUpload, ImageRef,
+    LogLine, Mount, PublishedPort, PullProgress, Result, State, VolumeInfo,
 };
 use futures_util::stream::{self, BoxStream, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -39,6 +39,7 @@ pub enum Op {
     ListContainers,
     Logs,
     Exec,
+    UploadFiles,
     CreateVolume,
     InspectVolume,
     RemoveVolume,
@@ -92,6 +93,10 @@ struct FakeContainer {
     /// Named volumes first, then the anonymous ones created for the image.
     volumes: Vec<String>,
     anonymous: Vec<String>,
+    /// Files uploaded into the container, by path.
+    files: BTreeMap<String, Vec<u8>>,
+    /// The stdin of every exec, in order.
+    exec_stdin: Vec<Option<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +234,8 @@ impl FakeState {
             ports: Vec::new(),
             volumes,
             anonymous,
+            files: BTreeMap::new(),
+            exec_stdin: Vec::new(),
         });
         Ok(id)
     }
@@ -358,6 +365,22 @@ impl FakeBackend {
                 text: text.to_string(),
             },
         ));
+    }
+
+    /// The files uploaded into container `name_or_id`, by path.
+    pub fn files_of(&self, name_or_id: &str) -> BTreeMap<String, Vec<u8>> {
+        let st = self.lock();
+        st.index(name_or_id)
+            .map(|i| st.containers[i].files.clone())
+            .unwrap_or_default()
+    }
+
+    /// The stdin each exec in container `name_or_id` was given, in order.
+    pub fn exec_stdin_of(&self, name_or_id: &str) -> Vec<Option<Vec<u8>>> {
+        let st = self.lock();
+        st.index(name_or_id)
+            .map(|i| st.containers[i].exec_stdin.clone())
+            .unwrap_or_default()
     }
 
     /// Queues the reply to `exec` of exactly `cmd`; replies are used in order and the last
@@ -634,7 +657,7 @@ impl ContainerBackend for FakeBackend {
         first.chain(rest).boxed()
     }
 
-    async fn exec(&self, id: &str, cmd: &[String], _env: &[(String, String)]) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, req: &ExecRequest<'_>) -> Result<ExecOutput> {
         self.on_container(Op::Exec, id, |st, i| {
             if st.containers[i].state != State::Running {
                 return Err(BackendError::Other(format!(
@@ -642,14 +665,24 @@ impl ContainerBackend for FakeBackend {
                     st.containers[i].id
                 )));
             }
-            Ok(match st.exec.get_mut(cmd) {
+            st.containers[i].exec_stdin.push(req.stdin.map(<[u8]>::to_vec));
+            Ok(match st.exec.get_mut(req.cmd) {
                 Some(replies) if replies.len() > 1 => replies.pop_front().expect("non-empty"),
                 Some(replies) if !replies.is_empty() => replies[0].clone(),
                 _ => ExecOutput {
                     exit_code: 127,
-                    output: format!("fake: no reply scripted for {cmd:?}\n"),
+                    output: format!("fake: no reply scripted for {:?}\n", req.cmd),
                 },
             })
+        })
+    }
+
+    async fn upload_files(&self, id: &str, files: &[FileUpload]) -> Result<()> {
+        self.on_container(Op::UploadFiles, id, |st, i| {
+            for f in files {
+                st.containers[i].files.insert(f.path.clone(), f.content.clone());
+            }
+            Ok(())
         })
     }
 
@@ -1023,7 +1056,7 @@ mod tests {
         let id = b.create_container(&def("e")).await.unwrap();
         let cmd: Vec<String> = vec!["pg_isready".into()];
         assert!(matches!(
-            b.exec(&id, &cmd, &[]).await,
+            b.exec(&id, &ExecRequest::new(&cmd)).await,
             Err(BackendError::Other(m)) if m.contains("not running")
         ));
         b.start_container(&id).await.unwrap();
@@ -1031,12 +1064,15 @@ mod tests {
         b.push_exec(&["pg_isready"], 0, "accepting connections\n");
         let mut codes = Vec::new();
         for _ in 0..3 {
-            codes.push(b.exec(&id, &cmd, &[]).await.unwrap().exit_code);
+            codes.push(b.exec(&id, &ExecRequest::new(&cmd)).await.unwrap().exit_code);
         }
         assert_eq!(codes, [2, 0, 0], "replies in order, the last repeats");
-        assert_eq!(b.exec(&id, &["ls".into()], &[]).await.unwrap().exit_code, 127);
         assert_eq!(
-            b.exec("nope", &cmd, &[]).await,
+            b.exec(&id, &ExecRequest::new(&["ls".into()])).await.unwrap().exit_code,
+            127
+        );
+        assert_eq!(
+            b.exec("nope", &ExecRequest::new(&cmd)).await,
             Err(BackendError::NotFound("nope".into()))
         );
     }

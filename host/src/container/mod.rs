@@ -124,6 +124,39 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// A command to run inside a running container.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecRequest<'a> {
+    pub cmd: &'a [String],
+    pub env: &'a [(String, String)],
+    /// Written to the command's stdin, which is then closed; `None`: no stdin.
+    pub stdin: Option<&'a [u8]>,
+}
+
+impl<'a> ExecRequest<'a> {
+    pub fn new(cmd: &'a [String]) -> Self {
+        ExecRequest {
+            cmd,
+            env: &[],
+            stdin: None,
+        }
+    }
+}
+
+/// A file to copy into a container (see [`ContainerBackend::upload_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUpload {
+    /// Absolute path inside the container; missing parent directories are created.
+    pub path: String,
+    pub content: Vec<u8>,
+    /// Unix permission bits, e.g. 0o644.
+    pub mode: u32,
+}
+
+/// Output kept per exec: more is cut (the end is kept), so a runaway command cannot
+/// exhaust memory.
+pub const MAX_EXEC_OUTPUT_BYTES: usize = 16 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     pub exit_code: i64,
@@ -186,8 +219,11 @@ pub trait ContainerBackend: Send + Sync {
         tail: Option<usize>,
         since: Option<i64>,
     ) -> BoxStream<'static, Result<LogLine>>;
-    /// Runs `cmd` inside a running container and collects its output.
-    async fn exec(&self, id: &str, cmd: &[String], env: &[(String, String)]) -> Result<ExecOutput>;
+    /// Runs a command inside a running container and collects its output (at most
+    /// [`MAX_EXEC_OUTPUT_BYTES`], the end kept).
+    async fn exec(&self, id: &str, req: &ExecRequest<'_>) -> Result<ExecOutput>;
+    /// Copies files into a container, created or running (owned by root).
+    async fn upload_files(&self, id: &str, files: &[FileUpload]) -> Result<()>;
 
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()>;
     async fn inspect_volume(&self, name: &str) -> Result<Option<VolumeInfo>>;

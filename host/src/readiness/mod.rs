@@ -11,7 +11,7 @@ mod handshake;
 mod log_watch;
 
 use crate::cancel::Cancel;
-use crate::container::{BackendError, ContainerBackend, ContainerInfo, State};
+use crate::container::{BackendError, ContainerBackend, ContainerInfo, ExecRequest, State};
 use crate::instance::InstanceRecord;
 use crate::plugin::bindings::{Probe, Readiness, ReadyInfo};
 use crate::plugin::{Plugin, PluginFailure};
@@ -187,7 +187,7 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
                     Attempt::NotYet(format!("seen {seen} of {} matching log lines", l.count))
                 }
             }
-            Probe::Exec(x) => match self.backend.exec(&self.info.id, &x.command, &[]).await {
+            Probe::Exec(x) => match self.backend.exec(&self.info.id, &ExecRequest::new(&x.command)).await {
                 Ok(out) if out.exit_code == 0 && x.expect_output.as_ref().is_none_or(|e| out.output.contains(e)) => {
                     Attempt::Pass(ReadyInfo {
                         server_version: None,

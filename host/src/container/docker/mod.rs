@@ -17,8 +17,8 @@ use self::convert::{create_body, info_from_inspect, info_from_summary, secs_i32}
 use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status_of, with_endpoint};
 use super::endpoint::{self, ClientAddress, EngineEndpoint};
 use super::{
-    BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ImageInfo, ImageRef, LogLine,
-    PullProgress, Result, State, VolumeInfo,
+    BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ExecRequest, FileUpload, ImageInfo,
+    ImageRef, LogLine, MAX_EXEC_OUTPUT_BYTES, PullProgress, Result, State, VolumeInfo,
 };
 use bollard::Docker;
 use bollard::exec::StartExecResults;
@@ -27,6 +27,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptions,
     ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RemoveVolumeOptions,
     RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::stream::{BoxStream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -377,13 +378,14 @@ impl ContainerBackend for DockerBackend {
         logs::log_stream(self.docker.clone(), id, follow, tail, since)
     }
 
-    async fn exec(&self, id: &str, cmd: &[String], env: &[(String, String)]) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, req: &ExecRequest<'_>) -> Result<ExecOutput> {
         let config = ExecConfig {
+            attach_stdin: Some(req.stdin.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(false),
-            cmd: Some(cmd.to_vec()),
-            env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: Some(req.cmd.to_vec()),
+            env: (!req.env.is_empty()).then(|| req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             ..Default::default()
         };
         let created = self
@@ -398,11 +400,33 @@ impl ContainerBackend for DockerBackend {
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))?
         {
-            StartExecResults::Attached { mut output, input } => {
-                drop(input);
-                while let Some(chunk) = output.next().await {
-                    let chunk = chunk.map_err(|e| map_err(e, Subject::Container(id)))?;
-                    bytes.extend_from_slice(chunk.as_ref());
+            StartExecResults::Attached { mut output, mut input } => {
+                // Stdin is written concurrently with reading output: a command that answers
+                // as it reads would otherwise block on a full pipe.
+                let stdin = req.stdin.map(<[u8]>::to_vec);
+                let writer = async move {
+                    use tokio::io::AsyncWriteExt;
+                    if let Some(data) = stdin {
+                        // A command that exits without reading all of stdin is not an error.
+                        let _ = input.write_all(&data).await;
+                    }
+                    // Half-closing the attached stream is the command's end of input.
+                    let _ = input.shutdown().await;
+                };
+                let reader = async {
+                    while let Some(chunk) = output.next().await {
+                        let chunk = chunk.map_err(|e| map_err(e, Subject::Container(id)))?;
+                        bytes.extend_from_slice(chunk.as_ref());
+                        if bytes.len() > 2 * MAX_EXEC_OUTPUT_BYTES {
+                            bytes.drain(..bytes.len() - MAX_EXEC_OUTPUT_BYTES);
+                        }
+                    }
+                    Ok::<(), BackendError>(())
+                };
+                let ((), read) = tokio::join!(writer, reader);
+                read?;
+                if bytes.len() > MAX_EXEC_OUTPUT_BYTES {
+                    bytes.drain(..bytes.len() - MAX_EXEC_OUTPUT_BYTES);
                 }
             }
             StartExecResults::Detached => {}
@@ -429,6 +453,15 @@ impl ContainerBackend for DockerBackend {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    async fn upload_files(&self, id: &str, files: &[FileUpload]) -> Result<()> {
+        let archive = tar_of(files).map_err(|e| BackendError::Other(format!("cannot pack files for {id}: {e}")))?;
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
     }
 
     async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
@@ -520,4 +553,18 @@ mod tests {
         assert!(has_labels(None, &[]));
         assert!(!has_labels(None, &f(&["a"])));
     }
+}
+
+/// A tar archive of `files`, paths relative to `/` (Docker creates missing parents).
+fn tar_of(files: &[FileUpload]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for file in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.content.len() as u64);
+        header.set_mode(file.mode);
+        header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_slice())?;
+    }
+    builder.into_inner()
 }
