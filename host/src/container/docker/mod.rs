@@ -536,6 +536,20 @@ fn has_labels(labels: Option<&HashMap<String, String>>, filters: &[String]) -> b
     })
 }
 
+/// A tar archive of `files`, paths relative to `/` (Docker creates missing parents).
+fn tar_of(files: &[FileUpload]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for file in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.content.len() as u64);
+        header.set_mode(file.mode);
+        header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_slice())?;
+    }
+    builder.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,16 +569,3 @@ mod tests {
     }
 }
 
-/// A tar archive of `files`, paths relative to `/` (Docker creates missing parents).
-fn tar_of(files: &[FileUpload]) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for file in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(file.content.len() as u64);
-        header.set_mode(file.mode);
-        header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_slice())?;
-    }
-    builder.into_inner()
-}
