@@ -1,8 +1,16 @@
-//! Builds the built-in engine plugins for `wasm32-wasip2` with a nested cargo into its own
-//! target directory, so a plain `cargo build` (or `cargo install --path host`) of the host
-//! embeds fresh plugins without any extra step. The test-only plugins
-//! (`tests/plugins/*`) are not built here: the tests build them on demand
-//! (`host/tests/fixtures/mod.rs`), so normal builds and installs skip them.
+//! Embeds the built-in engine plugins and the files `plugin new` vendors, writing only
+//! inside `OUT_DIR`.
+//!
+//! Two sources, so both a checkout and the packaged crate build:
+//! - In the workspace (a clone, `cargo install --path host`, `cargo install --git`): the
+//!   plugins are built for `wasm32-wasip2` from `plugins/*` with a nested cargo, into
+//!   `$DBARENA_PLUGIN_TARGET_DIR` if set (CI and tests share one) else `OUT_DIR`.
+//! - In the packaged crate (`cargo package`, crates.io), which cannot carry the plugin
+//!   workspace (cargo drops every directory that holds a `Cargo.toml`): the components and
+//!   files that `.ci/bundle.sh` put in `host/bundle/` are used as they are, so installing
+//!   needs neither the wasm target nor a plugin build.
+//!
+//! The test-only plugins (`tests/plugins/*`) are built by the tests on demand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,24 +18,106 @@ use std::process::Command;
 /// Built-in engines, embedded in the binary.
 const BUILTINS: &[&str] = &["postgres", "mysql", "sqlserver", "redis", "mongodb"];
 
+/// Text files the binary embeds, by path in the workspace (mirrored under `host/bundle/`).
+const ASSETS: &[&str] = &[
+    "plugins/templates/Cargo.toml.tmpl",
+    "plugins/templates/lib.rs.tmpl",
+    "plugins/templates/README.md.tmpl",
+    "plugins/templates/gitignore.tmpl",
+    "plugins/templates/conformance.rs.tmpl",
+    "plugins/templates/sdk.Cargo.toml.tmpl",
+    "plugins/sdk/src/lib.rs",
+    "plugins/sdk/src/bytes.rs",
+    "plugins/sdk/src/env.rs",
+    "plugins/sdk/src/testing.rs",
+    "plugins/sdk/src/url.rs",
+    "plugins/sdk/src/versions.rs",
+    "plugins/sdk/src/protocols/mod.rs",
+    "plugins/sdk/src/protocols/mysql.rs",
+    "plugins/sdk/src/protocols/scram.rs",
+    "wit/v0.3.0/engine.wit",
+    "registry.toml",
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    for dir in ["wit", "plugins", "Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    let workspace = root.join("plugins/sdk/Cargo.toml").is_file() && root.join("wit").is_dir();
+    let source = if workspace {
+        root.clone()
+    } else {
+        manifest_dir.join("bundle")
+    };
+
+    for asset in ASSETS {
+        let from = source.join(asset);
+        println!("cargo:rerun-if-changed={}", from.display());
+        let to = out_dir.join("assets").join(asset);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
     }
 
-    let target_dir = std::env::var_os("DBARENA_PLUGIN_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target").join("plugins"));
+    let components = out_dir.join("components");
+    std::fs::create_dir_all(&components).unwrap();
+    let built = if workspace {
+        for dir in ["wit", "plugins", "Cargo.toml", "Cargo.lock"] {
+            println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        }
+        println!("cargo:rerun-if-env-changed=DBARENA_PLUGIN_TARGET_DIR");
+        let target_dir = std::env::var_os("DBARENA_PLUGIN_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| out_dir.join("plugin-target"));
+        build_plugins(&root, &target_dir);
+        // Tests build the test plugins into the same target directory.
+        println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
+        target_dir.join("wasm32-wasip2").join("plugin")
+    } else {
+        let bundle = manifest_dir.join("bundle/components");
+        println!("cargo:rerun-if-changed={}", bundle.display());
+        let target_dir = out_dir.join("plugin-target");
+        println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
+        bundle
+    };
+
+    let mut embedded = String::from(
+        "/// Built-in plugins: (id, component bytes).\npub const BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n",
+    );
+    for name in BUILTINS {
+        let file = wasm_name(name);
+        let from = built.join(&file);
+        // Copied so the binary embeds nothing from outside OUT_DIR.
+        std::fs::copy(&from, components.join(&file)).unwrap_or_else(|e| {
+            panic!(
+                "missing built-in plugin {}: {e}{}",
+                from.display(),
+                if workspace {
+                    ""
+                } else {
+                    " (run .ci/bundle.sh before `cargo package`)"
+                }
+            )
+        });
+        embedded.push_str(&format!(
+            "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/components/{file}\"))),\n"
+        ));
+    }
+    embedded.push_str("];\n");
+    std::fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
+    // Tests find the built-in components here.
+    println!("cargo:rustc-env=DBARENA_BUILT_PLUGIN_DIR={}", components.display());
+}
+
+/// Builds the built-in plugins with a nested cargo into `target_dir`.
+fn build_plugins(root: &Path, target_dir: &Path) {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
-        .current_dir(&root)
+        .current_dir(root)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
     for name in BUILTINS {
-        cargo.args(["-p", &package(name)]);
+        cargo.args(["-p", &format!("dbarena-plugin-{name}")]);
     }
     // The outer build's flags target the host; the plugins must not inherit them.
     for var in [
@@ -49,31 +139,8 @@ fn main() {
              If the target is missing, run `rustup target add wasm32-wasip2`."
         );
     }
-
-    let out = target_dir.join("wasm32-wasip2").join("plugin");
-    let mut embedded = String::from(
-        "/// Built-in plugins: (id, component bytes).\npub const BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n",
-    );
-    for name in BUILTINS {
-        let wasm = wasm_path(&out, name);
-        embedded.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
-            wasm.display().to_string()
-        ));
-    }
-    embedded.push_str("];\n");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out_dir.join("builtin_plugins.rs"), embedded).unwrap();
-    // Tests find the built-in components here, and build the test plugins into the same
-    // target directory.
-    println!("cargo:rustc-env=DBARENA_BUILT_PLUGIN_DIR={}", out.display());
-    println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
 }
 
-fn package(name: &str) -> String {
-    format!("dbarena-plugin-{name}")
-}
-
-fn wasm_path(out: &Path, name: &str) -> PathBuf {
-    out.join(format!("{}.wasm", package(name).replace('-', "_")))
+fn wasm_name(name: &str) -> String {
+    format!("dbarena_plugin_{name}.wasm")
 }

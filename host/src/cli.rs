@@ -56,6 +56,56 @@ pub enum Command {
     /// Measure dbarena itself and print medians.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script (instance and engine names complete dynamically).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(ManArgs),
+    /// Show the effective configuration or check the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Setup per shell, shown by `dbarena completions --help`.
+pub const COMPLETIONS_HELP: &str = "\
+Setup (add to the shell's startup file):
+  bash        echo 'source <(dbarena completions bash)' >> ~/.bashrc
+  zsh         echo 'source <(dbarena completions zsh)' >> ~/.zshrc
+  fish        dbarena completions fish > ~/.config/fish/completions/dbarena.fish
+  elvish      echo 'eval (dbarena completions elvish | slurp)' >> ~/.config/elvish/rc.elv
+  powershell  dbarena completions powershell | Out-String | Invoke-Expression   # in $PROFILE
+
+The script calls back into `dbarena` (which must be on PATH) to complete instance and engine
+names; --static prints a script with subcommands and flags only.";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+    pub shell: String,
+
+    /// Subcommands and flags only, without calling back into dbarena for names.
+    #[arg(long = "static")]
+    pub static_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write dbarena.1 and one page per command (dbarena-create.1, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting's effective value and where it came from (file key, env, flag, default).
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config file: unknown keys, bad values, engines that do not exist.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,7 +316,7 @@ pub struct LogsArgs {
 pub enum ImagesCommand {
     /// Pull the images of the given engines (default versions unless ENGINE@VERSION).
     Pull {
-        /// Engines (default: every engine's default version).
+        /// Engines (default: the engines the config file configures; never all of them).
         #[arg(value_name = "ENGINE[@VERSION]")]
         engines: Vec<String>,
     },
@@ -276,7 +326,21 @@ pub enum ImagesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove engine images that no dbarena instance uses.
+    /// List the tags an engine's image registry offers, marking the versions the engine knows.
+    #[command(
+        after_help = "Examples:\n  dbarena images tags postgres --filter '16*'\n  dbarena images tags redis --json"
+    )]
+    Tags {
+        /// Engine id (its image comes from the plugin and the config's mirror).
+        engine: String,
+        /// Only tags matching this glob (e.g. '16*').
+        #[arg(long, value_name = "GLOB")]
+        filter: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove images dbarena pulled itself that no dbarena instance uses.
     Prune {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]

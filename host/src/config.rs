@@ -48,13 +48,18 @@ pub struct EngineConfig {
 }
 
 impl Config {
+    /// Where the config is looked up: (path, whether it must exist, what chose it).
+    pub fn locate(explicit: Option<&Path>) -> (Option<PathBuf>, bool, &'static str) {
+        match (explicit, std::env::var_os("DBARENA_CONFIG").filter(|v| !v.is_empty())) {
+            (Some(p), _) => (Some(p.to_path_buf()), true, "--config"),
+            (None, Some(p)) => (Some(PathBuf::from(p)), true, "$DBARENA_CONFIG"),
+            (None, None) => (crate::paths::config_file(), false, "default location"),
+        }
+    }
+
     /// Loads the config from the first location that applies.
     pub fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
-        let (path, required) = match (explicit, std::env::var_os("DBARENA_CONFIG").filter(|v| !v.is_empty())) {
-            (Some(p), _) => (Some(p.to_path_buf()), true),
-            (None, Some(p)) => (Some(PathBuf::from(p)), true),
-            (None, None) => (crate::paths::config_file(), false),
-        };
+        let (path, required, _) = Self::locate(explicit);
         let Some(path) = path else { return Ok(Self::default()) };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -81,6 +86,58 @@ impl Config {
     }
 }
 
+/// The keys of `[defaults]` and of each `[engines.ID]` table (kept in step with the
+/// structs by a test), for `config check`'s did-you-mean.
+pub const DEFAULTS_KEYS: &[&str] = &["publish-all-interfaces", "timeout", "durable", "memory", "client-host"];
+pub const ENGINE_KEYS: &[&str] = &["image", "version", "timeout", "memory"];
+const TOP_KEYS: &[&str] = &["defaults", "engines"];
+
+/// Unknown keys in a parsed config file, each as "`key` ... did you mean `near`?".
+pub fn unknown_keys(table: &toml::Table) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = |section: &str, keys: &toml::Table, known: &[&str]| {
+        for key in keys.keys() {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let near = known.iter().find(|k| strsim::damerau_levenshtein(k, key) <= 2);
+            let hint = match near {
+                Some(near) => format!("; did you mean `{near}`?"),
+                None => format!("; known keys: {}", known.join(", ")),
+            };
+            problems.push(format!("unknown key `{section}{key}`{hint}"));
+        }
+    };
+    check("", table, TOP_KEYS);
+    if let Some(toml::Value::Table(defaults)) = table.get("defaults") {
+        check("defaults.", defaults, DEFAULTS_KEYS);
+    }
+    if let Some(toml::Value::Table(engines)) = table.get("engines") {
+        for (id, engine) in engines {
+            if let toml::Value::Table(engine) = engine {
+                check(&format!("engines.{id}."), engine, ENGINE_KEYS);
+            }
+        }
+    }
+    problems
+}
+
+/// Removes the keys [`unknown_keys`] reports, so the rest of a file can still be checked.
+pub fn remove_unknown_keys(table: &mut toml::Table) {
+    let keep = |known: &[&str], t: &mut toml::Table| t.retain(|k, _| known.contains(&k));
+    keep(TOP_KEYS, table);
+    if let Some(toml::Value::Table(defaults)) = table.get_mut("defaults") {
+        keep(DEFAULTS_KEYS, defaults);
+    }
+    if let Some(toml::Value::Table(engines)) = table.get_mut("engines") {
+        for (_, engine) in engines.iter_mut() {
+            if let toml::Value::Table(engine) = engine {
+                keep(ENGINE_KEYS, engine);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +148,44 @@ mod tests {
         assert!(err.to_string().contains("imgae"), "{err}");
         let ok: Config = toml::from_str("[defaults]\ntimeout = 30\n[engines.redis]\nimage = \"m/redis\"\n").unwrap();
         assert_eq!(ok.engine("redis").unwrap().image.as_deref(), Some("m/redis"));
+    }
+
+    #[test]
+    fn key_lists_match_the_structs() {
+        let defaults: String = DEFAULTS_KEYS.iter().map(|k| format!("{k} = {}\n", sample(k))).collect();
+        let engine: String = ENGINE_KEYS.iter().map(|k| format!("{k} = {}\n", sample(k))).collect();
+        let text = format!("[defaults]\n{defaults}[engines.x]\n{engine}");
+        let config: Config = toml::from_str(&text).unwrap();
+        assert_eq!(config.defaults.timeout, Some(5));
+        assert!(unknown_keys(&toml::from_str(&text).unwrap()).is_empty());
+        fn sample(key: &str) -> &'static str {
+            match key {
+                "timeout" => "5",
+                "durable" | "publish-all-interfaces" => "true",
+                _ => "\"x\"",
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_near_one() {
+        let table: toml::Table = toml::from_str("[defualts]\n[engines.redis]\nimgae = \"x\"\nfoo = 1\n").unwrap();
+        let problems = unknown_keys(&table);
+        assert!(
+            problems.contains(&"unknown key `defualts`; did you mean `defaults`?".to_string()),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("`engines.redis.imgae`; did you mean `image`?")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("`engines.redis.foo`; known keys: image")),
+            "{problems:?}"
+        );
     }
 }

@@ -6,8 +6,19 @@
 //! sandboxed) and the [`container`] backend, waits with [`readiness`], and writes through
 //! [`output`].
 
+/// A text file from the workspace (`plugins/templates/...`, `registry.toml`, ...), as
+/// `build.rs` copied it into `OUT_DIR`: the crate embeds nothing from outside itself.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! asset {
+    ($path:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/assets/", $path))
+    };
+}
+
 pub mod cancel;
 pub mod cli;
+pub mod cli_ext;
 pub mod commands;
 pub mod config;
 pub mod container;

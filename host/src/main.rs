@@ -1,9 +1,9 @@
-use clap::Parser;
-use dbarena::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `COMPLETE=<shell> dbarena -- ...` is the completion scripts' call back.
+    dbarena::cli_ext::complete_if_asked();
+    let cli = dbarena::cli_ext::parse();
     init_tracing(cli.verbose);
     match dbarena::commands::run(cli) {
         Ok(code) => code,

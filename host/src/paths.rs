@@ -25,3 +25,9 @@ pub fn component_cache_dir() -> Option<PathBuf> {
 pub fn config_file() -> Option<PathBuf> {
     project_dirs().map(|d| d.config_dir().join("config.toml"))
 }
+
+/// dbarena's own records (e.g. the images it pulled): `$DBARENA_DATA_DIR`, else
+/// `<XDG data dir>/dbarena`.
+pub fn data_dir() -> Option<PathBuf> {
+    env_path("DBARENA_DATA_DIR").or_else(|| project_dirs().map(|d| d.data_dir().to_path_buf()))
+}

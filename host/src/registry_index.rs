@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-const EMBEDDED: &str = include_str!("../../registry.toml");
+const EMBEDDED: &str = crate::asset!("registry.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

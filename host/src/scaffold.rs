@@ -6,34 +6,34 @@ use crate::plugin::bindings::API_VERSION;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
-const CARGO_TOML: &str = include_str!("../../plugins/templates/Cargo.toml.tmpl");
-const LIB_RS: &str = include_str!("../../plugins/templates/lib.rs.tmpl");
-const README: &str = include_str!("../../plugins/templates/README.md.tmpl");
-const GITIGNORE: &str = include_str!("../../plugins/templates/gitignore.tmpl");
-const CONFORMANCE_TEST: &str = include_str!("../../plugins/templates/conformance.rs.tmpl");
-const SDK_CARGO_TOML: &str = include_str!("../../plugins/templates/sdk.Cargo.toml.tmpl");
+const CARGO_TOML: &str = crate::asset!("plugins/templates/Cargo.toml.tmpl");
+const LIB_RS: &str = crate::asset!("plugins/templates/lib.rs.tmpl");
+const README: &str = crate::asset!("plugins/templates/README.md.tmpl");
+const GITIGNORE: &str = crate::asset!("plugins/templates/gitignore.tmpl");
+const CONFORMANCE_TEST: &str = crate::asset!("plugins/templates/conformance.rs.tmpl");
+const SDK_CARGO_TOML: &str = crate::asset!("plugins/templates/sdk.Cargo.toml.tmpl");
 
 /// The SDK sources, as vendored into a new plugin (path inside the SDK, content).
 pub const SDK_FILES: &[(&str, &str)] = &[
-    ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
-    ("src/bytes.rs", include_str!("../../plugins/sdk/src/bytes.rs")),
-    ("src/env.rs", include_str!("../../plugins/sdk/src/env.rs")),
-    ("src/testing.rs", include_str!("../../plugins/sdk/src/testing.rs")),
-    ("src/url.rs", include_str!("../../plugins/sdk/src/url.rs")),
-    ("src/versions.rs", include_str!("../../plugins/sdk/src/versions.rs")),
+    ("src/lib.rs", crate::asset!("plugins/sdk/src/lib.rs")),
+    ("src/bytes.rs", crate::asset!("plugins/sdk/src/bytes.rs")),
+    ("src/env.rs", crate::asset!("plugins/sdk/src/env.rs")),
+    ("src/testing.rs", crate::asset!("plugins/sdk/src/testing.rs")),
+    ("src/url.rs", crate::asset!("plugins/sdk/src/url.rs")),
+    ("src/versions.rs", crate::asset!("plugins/sdk/src/versions.rs")),
     (
         "src/protocols/mod.rs",
-        include_str!("../../plugins/sdk/src/protocols/mod.rs"),
+        crate::asset!("plugins/sdk/src/protocols/mod.rs"),
     ),
     (
         "src/protocols/mysql.rs",
-        include_str!("../../plugins/sdk/src/protocols/mysql.rs"),
+        crate::asset!("plugins/sdk/src/protocols/mysql.rs"),
     ),
     (
         "src/protocols/scram.rs",
-        include_str!("../../plugins/sdk/src/protocols/scram.rs"),
+        crate::asset!("plugins/sdk/src/protocols/scram.rs"),
     ),
-    ("wit/engine.wit", include_str!("../../wit/v0.3.0/engine.wit")),
+    ("wit/engine.wit", crate::asset!("wit/v0.3.0/engine.wit")),
 ];
 
 /// The wit-bindgen requirement of the vendored SDK (the workspace's).
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn vendored_wit_bindgen_matches_the_workspace() {
-        let manifest = include_str!("../../Cargo.toml");
+        let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")).unwrap();
         assert!(manifest.contains(&format!("wit-bindgen = \"{WIT_BINDGEN_VERSION}\"")));
     }
 

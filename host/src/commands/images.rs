@@ -39,14 +39,110 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> a
         ImagesCommand::Pull { engines } => pull(ctx, &engines).await,
         ImagesCommand::List { json } => list(ctx, json).await,
         ImagesCommand::Prune { yes } => prune(ctx, yes).await,
+        ImagesCommand::Tags { engine, filter, json } => tags(ctx, &engine, filter.as_deref(), json),
     }
+}
+
+/// Engines the project file names: a hook for `dbarena.toml` projects (empty until they
+/// exist), so `images pull` with no names pulls what the project and the config use.
+fn project_engines() -> Vec<String> {
+    Vec::new()
+}
+
+/// What `images pull` with no names pulls: the project's engines and every engine the
+/// config configures (`[engines.ID]`, at its configured version). Never every engine's
+/// default: SQL Server alone is ~1.5 GB.
+fn default_pulls<B: ContainerBackend>(ctx: &Context<B>) -> anyhow::Result<Vec<String>> {
+    let mut wanted = project_engines();
+    for id in ctx.config.engines.keys() {
+        if ctx.registry.knows(id) && !wanted.contains(id) {
+            wanted.push(id.clone());
+        }
+    }
+    if wanted.is_empty() {
+        let where_ = ctx
+            .config
+            .source
+            .as_ref()
+            .map_or("no config file".to_string(), |p| format!("none in {}", p.display()));
+        anyhow::bail!(
+            "name the engines to pull, e.g. `dbarena images pull postgres redis@7` \
+             (with no names, the engines the config file configures under [engines.ID] are pulled: {where_})"
+        );
+    }
+    Ok(wanted)
+}
+
+#[derive(Serialize)]
+struct TagRow {
+    tag: String,
+    /// The engine version this tag is the image of, if the plugin knows it.
+    known_version: Option<String>,
+}
+
+/// `images tags ENGINE`: the engine's image repository (the config's mirror applied) as its
+/// registry lists it, each tag marked with the plugin version it is the image of.
+fn tags<B: ContainerBackend>(
+    ctx: &Context<B>,
+    engine: &str,
+    filter: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::container::ImageRef;
+    use crate::container::registry_api::{RepoLocation, list_tags};
+    let resolver = ctx.resolver()?;
+    let (plugin, version) = resolver.engine_version(engine)?;
+    let image = ImageRef::parse(&resolver.image(plugin, &version)?)?;
+    let pattern = filter
+        .map(|f| glob::Pattern::new(f).map_err(|e| anyhow::anyhow!("invalid --filter '{f}': {e}")))
+        .transpose()?;
+    // Tags of the versions the plugin knows, in the repository this listing reads.
+    let mut known: HashMap<String, String> = HashMap::new();
+    for v in &plugin.info().versions {
+        if let Ok(other) = ImageRef::parse(&resolver.image(plugin, &v.version)?)
+            && other.repository() == image.repository()
+            && let Some(tag) = other.tag()
+        {
+            known.insert(tag.to_string(), v.version.clone());
+        }
+    }
+    let location = RepoLocation::of(&image);
+    let rows: Vec<TagRow> = list_tags(&location)
+        .map_err(|e| anyhow::anyhow!("listing the tags of {}: {e:#}", image.repository()))?
+        .into_iter()
+        .filter(|t| pattern.as_ref().is_none_or(|p| p.matches(t)))
+        .map(|tag| TagRow {
+            known_version: known.get(&tag).cloned(),
+            tag,
+        })
+        .collect();
+    if json {
+        print_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} ({} tags)", output::escape(image.repository()), rows.len());
+    let mut t = table(["TAG", "DBARENA VERSION"]);
+    for r in &rows {
+        t.add_row([
+            output::escape(&r.tag).into_owned(),
+            r.known_version
+                .as_deref()
+                .map_or("-".into(), |v| format!("{}@{}", plugin.id(), output::escape(v))),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyhow::Result<ExitCode> {
     // The same resolution as `create`: the config's version and mirror apply.
     let resolver = ctx.resolver()?;
     let mut wanted = BTreeSet::new();
-    let defaults: Vec<String> = ctx.registry.iter().map(|e| e.plugin.id().to_string()).collect();
+    let defaults = if engines.is_empty() {
+        default_pulls(ctx)?
+    } else {
+        Vec::new()
+    };
     let requested = if engines.is_empty() { &defaults[..] } else { engines };
     for reference in requested {
         let (plugin, version) = resolver.engine_version(reference)?;
@@ -83,7 +179,11 @@ async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyh
             }
             bar.set_message(p.status);
         };
+        let present_before = ctx.backend.image_exists(&image).await.unwrap_or(true);
         let result = ctx.backend.pull_image(&image, &report).await;
+        if result.is_ok() && !present_before {
+            crate::provision::pulled::record(&image);
+        }
         for bar in bars.lock().unwrap().values() {
             bar.finish();
         }
@@ -134,10 +234,17 @@ async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Resu
         .into_iter()
         .map(|c| c.image)
         .collect();
+    // Only images dbarena's own pulls made present (recorded per engine): an image the
+    // user pulled, even an engine's, is not ours to remove.
     let mut candidates = Vec::new();
-    for (_, _, image) in engine_images(ctx)? {
-        if !in_use.contains(&image) && ctx.backend.image_exists(&image).await? && !candidates.contains(&image) {
+    for image in crate::provision::pulled::recorded() {
+        if in_use.contains(&image) {
+            continue;
+        }
+        if ctx.backend.image_exists(&image).await? {
             candidates.push(image);
+        } else {
+            crate::provision::pulled::forget(&image);
         }
     }
     if candidates.is_empty() {
@@ -154,7 +261,10 @@ async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Resu
     let mut failed = false;
     for image in candidates {
         match ctx.backend.remove_image(&image).await {
-            Ok(()) => println!("removed {image}"),
+            Ok(()) => {
+                crate::provision::pulled::forget(&image);
+                println!("removed {image}");
+            }
             Err(e) => {
                 output::warn(format_args!("{image}: {e}"));
                 failed = true;

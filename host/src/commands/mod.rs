@@ -1,6 +1,8 @@
 //! One module per command; each turns parsed arguments into work and output.
 
 mod bench;
+mod completions;
+mod config;
 mod context;
 mod create;
 pub(crate) mod destroy;
@@ -27,6 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Engines(args) => engines::run(&args, config.as_deref()),
         Command::Bench(cmd) => bench::run(&cmd),
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
+        Command::Config(cmd) => config::run(cmd, config.as_deref(), client_host.as_deref()),
         command => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
@@ -44,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Url(args) => env::url(&ctx, &args).await,
                     Command::Images(cmd) => images::run(&ctx, cmd).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
+                    Command::Completions(_) | Command::Man(_) | Command::Config(_) => unreachable!("handled above"),
                 }
             })
         }

@@ -9,6 +9,7 @@ pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
 pub mod image_ref;
+pub mod registry_api;
 
 pub use image_ref::{ImageRef, ImageRefError};
 

@@ -4,6 +4,7 @@
 
 pub mod ports;
 pub mod pull;
+pub mod pulled;
 pub mod undo;
 pub mod volumes;
 

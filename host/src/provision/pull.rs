@@ -32,7 +32,9 @@ pub async fn ensure_image<B: ContainerBackend>(
     backend
         .pull_image(image, &report)
         .await
-        .map_err(|e| pull_error(image, e))
+        .map_err(|e| pull_error(image, e))?;
+    super::pulled::record(image);
+    Ok(())
 }
 
 /// A failed pull, with what the user can do about it.

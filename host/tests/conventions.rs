@@ -1,0 +1,338 @@
+//! Everyday conventions through the real binary: shell completions (static scripts and the
+//! dynamic call-back completing a real instance name), man pages, aliases, `config
+//! show|check`, `images tags` against the local registry, `images pull` without names and
+//! the scope of `images prune`.
+
+mod common;
+
+use common::*;
+use std::process::Output;
+
+/// The local registry CI runs (`.ci/registry-up.sh`).
+const REGISTRY: &str = "127.0.0.1:5000";
+/// This suite's repositories there (fixed names: pushing again is idempotent).
+const TAGS_REPO: &str = "127.0.0.1:5000/dbarena-conventions/postgres";
+const PULL_REPO: &str = "127.0.0.1:5000/dbarena-conventions/redis";
+
+fn run_with(arena: &Arena, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = arena.cmd();
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn completion_scripts_man_pages_and_aliases() {
+    let arena = Arena::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let dynamic = arena.ok(&["completions", shell]);
+        // The dynamic script calls back into dbarena with COMPLETE=<shell>.
+        assert!(
+            dynamic.contains("COMPLETE") && dynamic.contains("dbarena"),
+            "{shell}: {dynamic}"
+        );
+        let fixed = arena.ok(&["completions", shell, "--static"]);
+        assert!(
+            fixed.contains("destroy") && fixed.contains("--remove-volume"),
+            "{shell} static"
+        );
+    }
+    assert!(arena.fails(&["completions", "tcsh"]).contains("possible values"));
+    let man = arena.ok(&["man"]);
+    assert!(man.starts_with(".ie") && man.contains(".TH dbarena 1"), "{man}");
+    let dir = tempfile::tempdir().unwrap();
+    arena.ok(&["man", "--dir", dir.path().to_str().unwrap()]);
+    for page in [
+        "dbarena.1",
+        "dbarena-create.1",
+        "dbarena-images-tags.1",
+        "dbarena-config-check.1",
+    ] {
+        assert!(dir.path().join(page).is_file(), "{page} missing");
+    }
+    // Docker-style aliases, shown in --help; examples in the main commands' help.
+    let help = arena.ok(&["--help"]);
+    assert!(
+        help.contains("[aliases: ls, ps]") || help.contains("[alias: ps]"),
+        "{help}"
+    );
+    assert!(help.contains("[alias: rm]"), "{help}");
+    assert!(arena.ok(&["create", "--help"]).contains("Examples:"));
+    assert!(arena.ok(&["rm", "--help"]).contains("--remove-volume"));
+}
+
+#[test]
+fn dynamic_completion_offers_engines_and_real_instance_names() {
+    let arena = Arena::new();
+    // Engines and versions come from the plugin registry (no Docker needed).
+    let out = run_with(&arena, &[("COMPLETE", "fish")], &["--", "dbarena", "create", "re"]);
+    let engines = stdout(&out);
+    assert!(
+        out.status.success() && engines.lines().any(|l| l.starts_with("redis\t")),
+        "{engines}"
+    );
+    assert!(engines.lines().any(|l| l == "redis@7"), "{engines}");
+    assert!(!engines.contains("postgres"), "filtered by the prefix: {engines}");
+    if !docker_available("dynamic_completion_offers_engines_and_real_instance_names") {
+        return;
+    }
+    let name = arena.name("compl");
+    arena.ok(&["create", "redis", "--name", &name, "--json"]);
+    for sub in ["destroy", "rm", "stop", "url"] {
+        let out = run_with(&arena, &[("COMPLETE", "fish")], &["--", "dbarena", sub, "dbt-compl"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let names = stdout(&out);
+        assert!(names.lines().any(|l| l == name), "{sub}: {name} not in {names:?}");
+    }
+    // Bash's protocol, as the registered script calls it.
+    let out = run_with(
+        &arena,
+        &[
+            ("COMPLETE", "bash"),
+            ("_CLAP_COMPLETE_INDEX", "2"),
+            ("_CLAP_COMPLETE_COMP_TYPE", "9"),
+            ("_CLAP_COMPLETE_SPACE", "true"),
+            ("_CLAP_IFS", "\n"),
+        ],
+        &["--", "dbarena", "inspect", "dbt-compl"],
+    );
+    assert!(stdout(&out).lines().any(|l| l == name), "bash: {}", stdout(&out));
+    // No engine reachable: no names and no noise, quickly.
+    let started = std::time::Instant::now();
+    let out = run_with(
+        &arena,
+        &[("COMPLETE", "fish"), ("DOCKER_HOST", "unix:///nonexistent.sock")],
+        &["--", "dbarena", "destroy", ""],
+    );
+    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("dbt-"), "{}", stdout(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn config_show_names_where_each_value_came_from() {
+    let arena = Arena::new();
+    std::fs::write(
+        arena.config_path(),
+        "[defaults]\ntimeout = 30\n[engines.postgres]\nimage = \"mirror.local/pg\"\nversion = \"16\"\n",
+    )
+    .unwrap();
+    let path = arena.config_path().display().to_string();
+    let rows = arena.json(&["config", "show", "--json"]);
+    let row = |key: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("{key} missing: {rows}"))
+            .clone()
+    };
+    assert_eq!(row("config-file")["source"], "$DBARENA_CONFIG");
+    assert_eq!(row("engines.postgres.image")["value"], "mirror.local/pg:16");
+    assert_eq!(
+        row("engines.postgres.image")["source"],
+        format!("{path} [engines.postgres] image")
+    );
+    assert_eq!(row("engines.postgres.version")["value"], "16");
+    assert_eq!(row("engines.redis.version")["source"], "plugin redis");
+    assert_eq!(
+        row("engines.redis.timeout")["source"],
+        format!("{path} [defaults] timeout")
+    );
+    assert_eq!(row("defaults.durable")["source"], "default");
+    let out = run_with(&arena, &[], &["--client-host", "10.9.8.7", "config", "show", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ch = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "client-host")
+        .unwrap();
+    assert_eq!(
+        (ch["value"].as_str(), ch["source"].as_str()),
+        (Some("10.9.8.7"), Some("--client-host"))
+    );
+    // Text: one `key = value  # source` line each.
+    let text = arena.ok(&["config", "show"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("engines.postgres.image") && l.contains("# ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_check_reports_every_problem_with_file_and_key() {
+    let arena = Arena::new();
+    let path = arena.config_path().display().to_string();
+    std::fs::write(
+        arena.config_path(),
+        "[defaults]\ntimeout = 30\n[engines.postgres]\nimage = \"mirror.local/pg\"\nversion = \"16\"\n",
+    )
+    .unwrap();
+    assert_eq!(arena.ok(&["config", "check"]).trim(), format!("{path}: ok"));
+
+    std::fs::write(
+        arena.config_path(),
+        "[defaults]\ntimout = 5\nmemory = \"10x\"\n[engines.postgres]\nimgae = \"x\"\nversion = \"99\"\n\
+         [engines.redis]\nimage = \"Bad Ref\"\n[engines.postgress]\n",
+    )
+    .unwrap();
+    let err = arena.fails(&["config", "check"]);
+    for expected in [
+        "unknown key `defaults.timout`; did you mean `timeout`?",
+        "unknown key `engines.postgres.imgae`; did you mean `image`?",
+        "invalid [defaults] memory '10x'",
+        "[engines.postgres] version: postgres has no version '99'",
+        "[engines.redis] image: invalid image reference",
+        "[engines.postgress] names no available engine; did you mean [engines.postgres]?",
+        "6 problem(s)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(
+        err.lines()
+            .filter(|l| l.starts_with("error: "))
+            .all(|l| l.contains(&path)),
+        "{err}"
+    );
+    // Wrong types name the key and the line.
+    std::fs::write(arena.config_path(), "[defaults]\ntimeout = \"soon\"\n").unwrap();
+    let err = arena.fails(&["config", "check"]);
+    assert!(err.contains("timeout") && err.contains("line 2"), "{err}");
+    std::fs::write(arena.config_path(), "[defaults\n").unwrap();
+    assert!(arena.fails(&["config", "check"]).contains("not valid TOML"));
+}
+
+/// Starts the local registry unless it answers (as the docker_backend suite does).
+fn registry_up() {
+    let answers = std::process::Command::new("curl")
+        .args(["-fsS", "-o", "/dev/null", &format!("http://{REGISTRY}/v2/")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !answers {
+        run("bash", &[repo_root().join(".ci/registry-up.sh").to_str().unwrap()]);
+    }
+}
+
+/// Pushes the small busybox test image to `repo` under each tag, removing the local tags after.
+fn push_tags(repo: &str, tags: &[&str]) {
+    ensure_busybox_image().unwrap();
+    for tag in tags {
+        let image = format!("{repo}:{tag}");
+        docker_ok(&["tag", "dbarena-test/busybox:1", &image]).unwrap();
+        docker_ok(&["push", &image]).unwrap();
+        docker_ok(&["rmi", &image]).unwrap();
+    }
+}
+
+#[test]
+fn images_tags_lists_the_registry_and_marks_known_versions() {
+    if !docker_available("images_tags_lists_the_registry_and_marks_known_versions") {
+        return;
+    }
+    registry_up();
+    push_tags(TAGS_REPO, &["15", "16", "16.4-custom"]);
+    let arena = Arena::new();
+    std::fs::write(
+        arena.config_path(),
+        format!("[engines.postgres]\nimage = \"{TAGS_REPO}\"\n"),
+    )
+    .unwrap();
+    let rows = arena.json(&["images", "tags", "postgres", "--json"]);
+    let tag = |t: &str| rows.as_array().unwrap().iter().find(|r| r["tag"] == t).cloned();
+    assert_eq!(tag("15").unwrap()["known_version"], "15", "{rows}");
+    assert_eq!(tag("16").unwrap()["known_version"], "16", "{rows}");
+    assert!(tag("16.4-custom").unwrap()["known_version"].is_null(), "{rows}");
+    let filtered = arena.json(&["images", "tags", "postgres", "--filter", "16*", "--json"]);
+    let tags: Vec<&str> = filtered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tag"].as_str().unwrap())
+        .collect();
+    assert!(
+        tags.contains(&"16") && tags.contains(&"16.4-custom") && !tags.contains(&"15"),
+        "{tags:?}"
+    );
+    let text = arena.ok(&["images", "tags", "postgres", "--filter", "16*"]);
+    assert!(text.contains("postgres@16") && text.contains(TAGS_REPO), "{text}");
+    // A repository the registry does not have, and a bad filter, are clear errors.
+    std::fs::write(
+        arena.config_path(),
+        format!("[engines.redis]\nimage = \"{REGISTRY}/dbarena-conventions/none\"\n"),
+    )
+    .unwrap();
+    assert!(arena.fails(&["images", "tags", "redis"]).contains("no such repository"));
+    assert!(
+        arena
+            .fails(&["images", "tags", "postgres", "--filter", "[", "--json"])
+            .contains("--filter")
+    );
+}
+
+#[test]
+fn images_pull_without_names_pulls_the_configured_engines_and_prune_removes_only_those() {
+    if !docker_available("images_pull_without_names_pulls_the_configured_engines_and_prune_removes_only_those") {
+        return;
+    }
+    let arena = Arena::new();
+    let data = tempfile::tempdir().unwrap();
+    let data_env = [("DBARENA_DATA_DIR", data.path().to_str().unwrap())];
+    // Nothing configured: no pulling of every engine (SQL Server is ~1.5 GB); a clear ask.
+    std::fs::write(arena.config_path(), "").unwrap();
+    let out = run_with(&arena, &data_env, &["images", "pull"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("name the engines to pull"), "{}", stderr(&out));
+
+    registry_up();
+    push_tags(PULL_REPO, &["7"]);
+    let cleanup = Cleanup::default();
+    cleanup.image(&format!("{PULL_REPO}:7"));
+    let _ = docker(&["rmi", &format!("{PULL_REPO}:7")]);
+    // redis from the local registry; postgres at an image the user has (not pulled by dbarena).
+    std::fs::write(
+        arena.config_path(),
+        format!(
+            "[engines.redis]\nimage = \"{PULL_REPO}\"\nversion = \"7\"\n\
+             [engines.postgres]\nimage = \"dbarena-test/postgres\"\nversion = \"15\"\n"
+        ),
+    )
+    .unwrap();
+    let out = run_with(&arena, &data_env, &["images", "pull", "redis"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("pulled {PULL_REPO}:7")),
+        "{}",
+        stdout(&out)
+    );
+    // With no names: the configured engines, nothing else.
+    std::fs::write(
+        arena.config_path(),
+        format!("[engines.redis]\nimage = \"{PULL_REPO}\"\nversion = \"7\"\n"),
+    )
+    .unwrap();
+    let out = run_with(&arena, &data_env, &["images", "pull"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pulled: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("pulled "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pulled, [format!("pulled {PULL_REPO}:7")]);
+
+    // Prune: only what dbarena pulled; dbarena-test/postgres:15 (the user's) stays.
+    std::fs::write(
+        arena.config_path(),
+        format!("[engines.redis]\nimage = \"{PULL_REPO}\"\n[engines.postgres]\nimage = \"dbarena-test/postgres\"\n"),
+    )
+    .unwrap();
+    let out = run_with(&arena, &data_env, &["images", "prune", "-y"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("removed {PULL_REPO}:7"));
+    assert!(docker_ok(&["image", "inspect", "dbarena-test/postgres:15"]).is_ok());
+    assert!(docker_ok(&["image", "inspect", &format!("{PULL_REPO}:7")]).is_err());
+    let out = run_with(&arena, &data_env, &["images", "prune", "-y"]);
+    assert_eq!(stdout(&out).trim(), "nothing to prune");
+}
