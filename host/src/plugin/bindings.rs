@@ -11,7 +11,7 @@
 /// connection forms, clients, init scripts, data plans, tenants and the pooler.
 pub mod latest {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.3.0",
+        path: "wit/v0.3.0",
         world: "engine",
         exports: { default: async },
         additional_derives: [serde::Serialize, PartialEq],
@@ -21,7 +21,7 @@ pub mod latest {
 /// Engine API 0.2.0: adds `settings`.
 pub mod v0_2 {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.2.0",
+        path: "wit/v0.2.0",
         world: "engine",
         exports: { default: async },
         with: {
@@ -33,7 +33,7 @@ pub mod v0_2 {
 /// Engine API 0.1.0: the first contract.
 pub mod v0_1 {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "wit/v0.1.0",
         world: "engine",
         exports: { default: async },
         with: {
