@@ -256,6 +256,13 @@ fn images_tags_lists_the_registry_and_marks_known_versions() {
         tags.contains(&"16") && tags.contains(&"16.4-custom") && !tags.contains(&"15"),
         "{tags:?}"
     );
+    // The registry API only: no container engine needed.
+    let out = run_with(
+        &arena,
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        &["images", "tags", "postgres", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let text = arena.ok(&["images", "tags", "postgres", "--filter", "16*"]);
     assert!(text.contains("postgres@16") && text.contains(TAGS_REPO), "{text}");
     // A repository the registry does not have, and a bad filter, are clear errors.

@@ -39,7 +39,9 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> a
         ImagesCommand::Pull { engines } => pull(ctx, &engines).await,
         ImagesCommand::List { json } => list(ctx, json).await,
         ImagesCommand::Prune { yes } => prune(ctx, yes).await,
-        ImagesCommand::Tags { engine, filter, json } => tags(ctx, &engine, filter.as_deref(), json),
+        ImagesCommand::Tags { engine, filter, json } => {
+            tags(&ctx.config, &ctx.registry, &engine, filter.as_deref(), json)
+        }
     }
 }
 
@@ -81,16 +83,18 @@ struct TagRow {
 }
 
 /// `images tags ENGINE`: the engine's image repository (the config's mirror applied) as its
-/// registry lists it, each tag marked with the plugin version it is the image of.
-fn tags<B: ContainerBackend>(
-    ctx: &Context<B>,
+/// registry lists it, each tag marked with the plugin version it is the image of. Needs no
+/// container engine.
+pub fn tags(
+    config: &crate::config::Config,
+    registry: &crate::plugin::PluginRegistry,
     engine: &str,
     filter: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use crate::container::ImageRef;
     use crate::container::registry_api::{RepoLocation, list_tags};
-    let resolver = ctx.resolver()?;
+    let resolver = crate::resolve::Resolver::checked(config, registry)?;
     let (plugin, version) = resolver.engine_version(engine)?;
     let image = ImageRef::parse(&resolver.image(plugin, &version)?)?;
     let pattern = filter

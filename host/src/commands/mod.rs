@@ -32,6 +32,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
         Command::Config(cmd) => config::run(cmd, config.as_deref(), client_host.as_deref()),
+        // Registry HTTP API only: no container engine needed.
+        Command::Images(crate::cli::ImagesCommand::Tags { engine, filter, json }) => images::tags(
+            &crate::config::Config::load(config.as_deref())?,
+            &load_plugins()?,
+            &engine,
+            filter.as_deref(),
+            json,
+        ),
         command => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
