@@ -185,6 +185,8 @@ impl Arena {
         cmd.env("DBARENA_CONFIG", self.config_path())
             .env("DBARENA_PLUGIN_DIR", self.plugin_dir())
             .env("DBARENA_CACHE_DIR", repo_root().join("target/test-component-cache"))
+            // dbarena's own state (e.g. which images it pulled) stays in the arena.
+            .env("DBARENA_DATA_DIR", self.dir.path().join("data"))
             .env_remove("RUST_LOG");
         cmd
     }
