@@ -146,6 +146,10 @@ pub struct CreateArgs {
     #[arg(long)]
     pub keep_on_failure: bool,
 
+    /// Initialise from scratch: neither start from nor make a warm-start template.
+    #[arg(long)]
+    pub cold: bool,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -8,8 +8,9 @@ use crate::cli::CreateArgs;
 use crate::container::ContainerBackend;
 use crate::instance::{Instance, Status, generate_name, validate_name};
 use crate::output::{self, Progress, escape, print_json};
-use crate::provision::{self, Choices, Journal, volumes};
+use crate::provision::{Choices, Journal, volumes};
 use crate::resolve::{Request, ResolvedInstance};
+use crate::template::warm::{self, WarmChoice};
 use anyhow::bail;
 use futures_util::future::join_all;
 use std::collections::HashSet;
@@ -32,7 +33,8 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
         }
     }
     let mut signals = crate::signals::Signals::install();
-    let resolved = resolve_all(ctx, &args).await?;
+    let (resolved, requests) = resolve_all(ctx, &args).await?;
+    let resolver = ctx.resolver()?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
@@ -42,14 +44,27 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     let choices = Choices {
         keep_on_failure: args.keep_on_failure,
     };
-    let creates = join_all(resolved.iter().zip(&journals).map(|(r, journal)| {
+    let creates = join_all(resolved.iter().zip(&journals).zip(&requests).map(|((r, journal), (request, adopting))| {
         let bar = progress.line(&r.record.name);
         let cancel = cancel.clone();
+        let resolver = &resolver;
+        let warm = WarmChoice {
+            cold: args.cold,
+            adopting: *adopting,
+        };
         async move {
             let started = Instant::now();
-            let result = provision::provision(&ctx.backend, r, choices, journal, &cancel, &|msg| {
-                bar.set_message(escape(&msg).into_owned())
-            })
+            let result = warm::provision(
+                &ctx.backend,
+                resolver,
+                request,
+                r,
+                warm,
+                choices,
+                journal,
+                &cancel,
+                &|msg| bar.set_message(escape(&msg).into_owned()),
+            )
             .await;
             match &result {
                 Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
@@ -135,13 +150,16 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
 }
 
 /// Resolves every engine of the command line into one instance each.
+/// Each instance comes with its request and whether it reattaches persistent data.
+#[allow(clippy::type_complexity)]
 async fn resolve_all<'c, B: ContainerBackend>(
     ctx: &'c Context<B>,
     args: &CreateArgs,
-) -> anyhow::Result<Vec<ResolvedInstance<'c>>> {
+) -> anyhow::Result<(Vec<ResolvedInstance<'c>>, Vec<(Request, bool)>)> {
     let resolver = ctx.resolver()?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
+    let mut requests = Vec::new();
     for engine_ref in &args.engines {
         let (plugin, version) = resolver.engine_version(engine_ref)?;
         let engine = plugin.id();
@@ -176,8 +194,9 @@ async fn resolve_all<'c, B: ContainerBackend>(
             );
         }
         resolved.push(r);
+        requests.push((request, adopt.is_some()));
     }
-    Ok(resolved)
+    Ok((resolved, requests))
 }
 
 fn print_connection(i: &Instance) {

@@ -11,6 +11,7 @@ use crate::cancel::Cancel;
 use crate::container::{ContainerBackend, ContainerDef, ContainerInfo};
 use crate::readiness::{Proof, ReadinessCheck};
 use crate::resolve::ResolvedInstance;
+use crate::template::{self, Source};
 pub use undo::Journal;
 
 /// Choices of the create that are not part of the instance itself.
@@ -39,7 +40,21 @@ pub async fn provision<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
-    let result = steps(backend, resolved, journal, cancel, progress).await;
+    provision_from(backend, resolved, None, choices, journal, cancel, progress).await
+}
+
+/// [`provision`], starting from the data of `source` (a template or snapshot image) when
+/// given: the instance's credentials are applied before the readiness check proves them.
+pub async fn provision_from<B: ContainerBackend>(
+    backend: &B,
+    resolved: &ResolvedInstance<'_>,
+    source: Option<&Source>,
+    choices: Choices,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<Provisioned> {
+    let result = steps(backend, resolved, source, journal, cancel, progress).await;
     match result {
         Ok(done) => Ok(done),
         Err(Failure { error, container }) => {
@@ -75,6 +90,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 async fn steps<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
+    source: Option<&Source>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -88,16 +104,22 @@ async fn steps<B: ContainerBackend>(
         .into());
     }
     cancel.check()?;
-    pull::ensure_image(backend, &record.image, progress).await?;
+    if source.is_none() {
+        pull::ensure_image(backend, &record.image, progress).await?;
+    }
     cancel.check()?;
     let mounts = volumes::mounts(backend, record, &r.spec, journal).await?;
+    let mut labels = record.container_labels(Some(journal.owner()));
+    if let Some(source) = source {
+        labels.insert(template::key::ORIGIN.into(), source.image.clone());
+    }
     let def = ContainerDef {
         name: record.name.clone(),
-        image: record.image.clone(),
+        image: source.map_or_else(|| record.image.clone(), |s| s.image.clone()),
         env: r.spec.env.clone(),
         entrypoint: r.spec.entrypoint.clone(),
         cmd: r.spec.cmd.clone(),
-        labels: record.container_labels(Some(journal.owner())),
+        labels,
         ports: Vec::new(),
         mounts,
         memory_limit_bytes: r.spec.memory_limit_bytes,
@@ -117,6 +139,11 @@ async fn steps<B: ContainerBackend>(
         error,
         container: Some(record.name.clone()),
     };
+    if let Some(source) = source {
+        template::apply(backend, r, &id, &source.credentials, cancel, progress)
+            .await
+            .map_err(with_container)?;
+    }
     let info = backend
         .inspect_container(&id)
         .await
