@@ -44,35 +44,41 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     let choices = Choices {
         keep_on_failure: args.keep_on_failure,
     };
-    let creates = join_all(resolved.iter().zip(&journals).zip(&requests).map(|((r, journal), (request, adopting))| {
-        let bar = progress.line(&r.record.name);
-        let cancel = cancel.clone();
-        let resolver = &resolver;
-        let warm = WarmChoice {
-            cold: args.cold,
-            adopting: *adopting,
-        };
-        async move {
-            let started = Instant::now();
-            let result = warm::provision(
-                &ctx.backend,
-                resolver,
-                request,
-                r,
-                warm,
-                choices,
-                journal,
-                &cancel,
-                &|msg| bar.set_message(escape(&msg).into_owned()),
-            )
-            .await;
-            match &result {
-                Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
-                Err(_) => bar.abandon_with_message("failed"),
-            }
-            result
-        }
-    }));
+    let creates = join_all(
+        resolved
+            .iter()
+            .zip(&journals)
+            .zip(&requests)
+            .map(|((r, journal), (request, adopting))| {
+                let bar = progress.line(&r.record.name);
+                let cancel = cancel.clone();
+                let resolver = &resolver;
+                let warm = WarmChoice {
+                    cold: args.cold,
+                    adopting: *adopting,
+                };
+                async move {
+                    let started = Instant::now();
+                    let result = warm::provision(
+                        &ctx.backend,
+                        resolver,
+                        request,
+                        r,
+                        warm,
+                        choices,
+                        journal,
+                        &cancel,
+                        &|msg| bar.set_message(escape(&msg).into_owned()),
+                    )
+                    .await;
+                    match &result {
+                        Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
+                        Err(_) => bar.abandon_with_message("failed"),
+                    }
+                    result
+                }
+            }),
+    );
     tokio::pin!(creates);
     let results = tokio::select! {
         results = &mut creates => results,

@@ -140,7 +140,9 @@ fn labels_match(labels: &BTreeMap<String, String>, filters: &[String]) -> bool {
 
 /// A stable fake image id for `key`.
 fn fxhash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The key images are stored under: `redis`, `redis:latest` and `library/redis` are one image.
@@ -562,7 +564,10 @@ impl ContainerBackend for FakeBackend {
         let mut st = self.lock();
         st.enter(Op::ImageId, image)?;
         let key = image_key(image)?;
-        Ok(st.images.contains_key(&key).then(|| format!("sha256:{:x}", fxhash(&key))))
+        Ok(st
+            .images
+            .contains_key(&key)
+            .then(|| format!("sha256:{:x}", fxhash(&key))))
     }
 
     async fn list_labelled_images(&self, labels: &[String]) -> Result<Vec<LabelledImage>> {

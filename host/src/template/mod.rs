@@ -120,10 +120,7 @@ pub async fn all_templates<B: ContainerBackend>(backend: &B) -> anyhow::Result<V
 /// The options of `r` with template credentials: a fixed user and database where the
 /// engine accepts them, and a fresh random password. Tried by the caller in order.
 pub fn template_credentials_choices() -> [(Option<String>, Option<String>); 2] {
-    [
-        (Some(TEMPLATE_USER.into()), Some(TEMPLATE_USER.into())),
-        (None, None),
-    ]
+    [(Some(TEMPLATE_USER.into()), Some(TEMPLATE_USER.into())), (None, None)]
 }
 
 /// Labels of an image of data that accepts `credentials`.
@@ -157,7 +154,16 @@ pub async fn make<B: ContainerBackend>(
         backend.stop_container(&done.info.id, STOP_TIMEOUT).await?;
         let mut labels = data_labels(tpl, &tpl.record.credentials);
         labels.insert(key::TEMPLATE.into(), key.into());
-        capture(backend, &done.info.id, &tpl.record.image, &plan.paths, &labels, &journal, cancel).await
+        capture(
+            backend,
+            &done.info.id,
+            &tpl.record.image,
+            &plan.paths,
+            &labels,
+            &journal,
+            cancel,
+        )
+        .await
     }
     .await;
     let left = journal.undo(backend).await;
@@ -263,4 +269,3 @@ pub async fn apply<B: ContainerBackend>(
     }
     crate::steps::run(backend, id, rest, progress).await
 }
-

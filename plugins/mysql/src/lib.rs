@@ -225,7 +225,10 @@ impl Engine for Mysql {
         if template.user != "root" && template.user != wanted.user {
             sql.push_str(&format!("DROP USER IF EXISTS {}@'%';\n", sql_string(&template.user)));
         }
-        sql.push_str(&format!("CREATE DATABASE IF NOT EXISTS {};\n", sql_ident(&wanted.database)));
+        sql.push_str(&format!(
+            "CREATE DATABASE IF NOT EXISTS {};\n",
+            sql_ident(&wanted.database)
+        ));
         if template.database != wanted.database {
             sql.push_str(&format!("DROP DATABASE IF EXISTS {};\n", sql_ident(&template.database)));
         }

@@ -221,29 +221,44 @@ impl Engine for Postgres {
         if wanted.password.is_empty() || wanted.password.chars().any(char::is_control) {
             return Err(field_error("password", "must be non-empty without control characters"));
         }
-        let helper = if wanted.user == APPLY_HELPER { "dbarena_apply_2" } else { APPLY_HELPER };
+        let helper = if wanted.user == APPLY_HELPER {
+            "dbarena_apply_2"
+        } else {
+            APPLY_HELPER
+        };
         let (tu, td, wu, wd) = (&template.user, &template.database, &wanted.user, &wanted.database);
         let mut second = String::new();
         if tu != wu {
             second.push_str(&format!("ALTER ROLE {} RENAME TO {};\n", ident(tu), ident(wu)));
         }
-        second.push_str(&format!("ALTER ROLE {} PASSWORD {};\n", ident(wu), literal(&wanted.password)));
+        second.push_str(&format!(
+            "ALTER ROLE {} PASSWORD {};\n",
+            ident(wu),
+            literal(&wanted.password)
+        ));
         if td != wd {
             // Rename the template database when the wanted one does not exist yet
             // (`postgres` always does), else drop it; `\gexec` runs the chosen statement.
             second.push_str(&format!(
-                "SELECT format('ALTER DATABASE %I RENAME TO %I', {tdl}, {wdl}) \
-                 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \\gexec\n\
-                 SELECT format('DROP DATABASE %I', {tdl}) \
-                 WHERE EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \\gexec\n",
+                "SELECT CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \
+                 THEN format('DROP DATABASE %I', {tdl}) \
+                 ELSE format('ALTER DATABASE %I RENAME TO %I', {tdl}, {wdl}) END \\gexec\n",
                 tdl = literal(td),
                 wdl = literal(wd)
             ));
         }
         Ok(vec![
-            psql_step("add a helper superuser", tu, format!("CREATE ROLE {} SUPERUSER LOGIN;\n", ident(helper))),
+            psql_step(
+                "add a helper superuser",
+                tu,
+                format!("CREATE ROLE {} SUPERUSER LOGIN;\n", ident(helper)),
+            ),
             psql_step("set the instance's user, password and database", helper, second),
-            psql_step("drop the helper superuser", wu, format!("DROP ROLE {};\n", ident(helper))),
+            psql_step(
+                "drop the helper superuser",
+                wu,
+                format!("DROP ROLE {};\n", ident(helper)),
+            ),
         ])
     }
 
@@ -564,7 +579,10 @@ mod tests {
         assert!(steps[1].command.contains(&"--username=dbarena_apply".to_string()));
         assert!(steps[2].command.contains(&format!("--username={hostile}")));
         let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
-        assert!(sql.contains(r#"ALTER ROLE "dbarena_tpl" RENAME TO "a'b""c;--";"#), "{sql}");
+        assert!(
+            sql.contains(r#"ALTER ROLE "dbarena_tpl" RENAME TO "a'b""c;--";"#),
+            "{sql}"
+        );
         assert!(sql.contains(r#"ALTER ROLE "a'b""c;--" PASSWORD 'a''b"c;--';"#), "{sql}");
         assert!(sql.contains(r#"datname = 'a''b"c;--'"#), "{sql}");
         assert!(!sql.contains("tplpw"), "{sql}");
@@ -579,8 +597,7 @@ mod tests {
 
     #[test]
     fn apply_credentials_keeps_what_is_unchanged_and_avoids_the_helper_name() {
-        let steps =
-            Postgres::apply_credentials(creds("t", "x", "postgres"), creds("t", "new", "postgres")).unwrap();
+        let steps = Postgres::apply_credentials(creds("t", "x", "postgres"), creds("t", "new", "postgres")).unwrap();
         let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
         assert_eq!(sql, "ALTER ROLE \"t\" PASSWORD 'new';\n");
         let steps = Postgres::apply_credentials(creds("t", "x", "t"), creds("dbarena_apply", "p", "d")).unwrap();

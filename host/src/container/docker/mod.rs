@@ -631,4 +631,3 @@ mod tests {
         assert!(!has_labels(None, &f(&["a"])));
     }
 }
-

@@ -1,0 +1,245 @@
+//! Warm starts end to end on real servers: the second create of an engine starts from the
+//! template the first one made, with its own credentials; the first instance's and the
+//! template's are refused. Templates are shared on purpose (like images), so a test only
+//! removes the templates of images it made itself.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+fn create(arena: &Arena, args: &[&str]) -> Value {
+    let mut all = vec!["create", "--json"];
+    all.extend_from_slice(args);
+    let created = arena.json(&all);
+    let one = created.as_array().unwrap()[0].clone();
+    arena.track(one["name"].as_str().unwrap());
+    one
+}
+
+/// The template or snapshot image an instance's container was made from.
+fn origin(instance: &Value) -> Option<String> {
+    let name = instance["name"].as_str().unwrap();
+    let out = docker_ok(&[
+        "inspect",
+        name,
+        "--format",
+        "{{index .Config.Labels \"io.dbarena.origin\"}}",
+    ])
+    .unwrap();
+    let out = out.trim();
+    (!out.is_empty() && out != "<no value>").then(|| out.to_string())
+}
+
+fn image_label(image: &str, label: &str) -> String {
+    docker_ok(&[
+        "image",
+        "inspect",
+        image,
+        "--format",
+        &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+    ])
+    .unwrap()
+    .trim()
+    .to_string()
+}
+
+/// Whether `program args` succeeds.
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().unwrap().status.success()
+}
+
+fn url_with(instance: &Value, user: &str, password: &str, database: &str) -> String {
+    format!(
+        "postgresql://{user}:{password}@127.0.0.1:{}/{database}",
+        instance["port"].as_u64().unwrap()
+    )
+}
+
+/// Two creates: the second from a template (made by the first at the latest).
+fn twice(arena: &Arena, args: &[&str]) -> (Value, Value, String) {
+    let first = create(arena, args);
+    let second = create(arena, args);
+    let template = origin(&second).expect("the second create starts from the template");
+    (first, second, template)
+}
+
+#[test]
+fn postgres_second_create_is_warm_with_its_own_credentials_only() {
+    if !docker_available("postgres_second_create_is_warm_with_its_own_credentials_only") {
+        return;
+    }
+    let arena = Arena::new();
+    let (first, second, template) = twice(&arena, &["postgres", "--user", "app", "--database", "shop"]);
+    let url = second["url"].as_str().unwrap();
+    assert_eq!(
+        psql(url, "select current_user || '@' || current_database()"),
+        "app@shop"
+    );
+    psql(url, "create table t(x int); insert into t values (42)");
+    assert_eq!(psql(url, "select x from t"), "42");
+    // No template role or database is left, and the helper role is gone.
+    assert_eq!(
+        psql(url, "select count(*) from pg_roles where rolname like 'dbarena%'"),
+        "0"
+    );
+    assert_eq!(
+        psql(url, "select count(*) from pg_database where datname like 'dbarena%'"),
+        "0"
+    );
+    // The first instance's password and the template's credentials are refused.
+    let first_pw = first["password"].as_str().unwrap();
+    assert!(!succeeds(
+        "psql",
+        &[&url_with(&second, "app", first_pw, "shop"), "-XtAc", "select 1"]
+    ));
+    let tpl_user = image_label(&template, "io.dbarena.data.user");
+    let tpl_pw = image_label(&template, "io.dbarena.data.password");
+    assert_eq!(tpl_user, "dbarena_tpl");
+    assert!(!succeeds(
+        "psql",
+        &[&url_with(&second, &tpl_user, &tpl_pw, "postgres"), "-XtAc", "select 1"]
+    ));
+    assert!(!succeeds(
+        "psql",
+        &[&url_with(&second, "app", &tpl_pw, "shop"), "-XtAc", "select 1"]
+    ));
+    // The first instance is untouched by the second.
+    assert!(
+        psql(
+            first["url"].as_str().unwrap(),
+            "select count(*) from pg_tables where tablename = 't'"
+        ) == "0"
+    );
+    // --cold neither uses nor needs the template.
+    let cold = create(&arena, &["postgres", "--cold"]);
+    assert_eq!(origin(&cold), None);
+    assert_eq!(psql(cold["url"].as_str().unwrap(), "select 1"), "1");
+}
+
+#[test]
+fn mariadb_second_create_is_warm_with_its_own_credentials_only() {
+    if !docker_available("mariadb_second_create_is_warm_with_its_own_credentials_only") {
+        return;
+    }
+    let arena = Arena::new();
+    let (first, second, template) = twice(&arena, &["mysql", "--user", "app", "--database", "my_db"]);
+    assert_eq!(
+        mysql(&second, "select concat(current_user(), database())"),
+        "app@%my_db"
+    );
+    mysql(&second, "create table t(x int); insert into t values (7)");
+    assert_eq!(mysql(&second, "select x from t"), "7");
+    let port = second["port"].as_u64().unwrap().to_string();
+    let login = |user: &str, password: &str| {
+        succeeds(
+            "mysql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &port,
+                "-u",
+                user,
+                &format!("-p{password}"),
+                "-e",
+                "select 1",
+            ],
+        )
+    };
+    let own = second["password"].as_str().unwrap();
+    assert!(login("app", own) && login("root", own));
+    let tpl_pw = image_label(&template, "io.dbarena.data.password");
+    for (user, password) in [
+        ("app", first["password"].as_str().unwrap()),
+        ("root", first["password"].as_str().unwrap()),
+        ("dbarena_tpl", &tpl_pw),
+        ("root", &tpl_pw),
+    ] {
+        assert!(!login(user, password), "{user} with a foreign password was accepted");
+    }
+    assert_eq!(
+        mysql(
+            &second,
+            "select count(*) from information_schema.schemata where schema_name = 'dbarena_tpl'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn redis_second_create_is_warm_with_its_own_password_only() {
+    if !docker_available("redis_second_create_is_warm_with_its_own_password_only") {
+        return;
+    }
+    let arena = Arena::new();
+    let (first, second, template) = twice(&arena, &["redis"]);
+    let url = second["url"].as_str().unwrap();
+    assert_eq!(redis(url, &["SET", "k", "v"]), "OK");
+    assert_eq!(redis(url, &["GET", "k"]), "v");
+    let port = second["port"].as_u64().unwrap().to_string();
+    let auth = |password: &str| {
+        let out = Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--no-auth-warning",
+                "-a",
+                password,
+                "PING",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("PONG")
+    };
+    assert!(auth(second["password"].as_str().unwrap()));
+    assert!(!auth(first["password"].as_str().unwrap()));
+    assert!(!auth(&image_label(&template, "io.dbarena.data.password")));
+}
+
+#[test]
+fn a_template_of_another_image_is_not_used() {
+    if !docker_available("a_template_of_another_image_is_not_used") {
+        return;
+    }
+    let arena = Arena::new();
+    let cleanup = Cleanup::default();
+    // An image of its own (another id than the test image's), so its template is its own.
+    let image = format!("dbarena-test/postgres-warm:{}", std::process::id());
+    let build = Command::new("docker")
+        .args(["build", "-q", "-t", &image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(
+                format!(
+                    "FROM dbarena-test/postgres:15\nLABEL warm-test={}\n",
+                    std::process::id()
+                )
+                .as_bytes(),
+            )?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(build.success());
+    cleanup.image(&image);
+    let base = create(&arena, &["postgres"]);
+    let _ = create(&arena, &["postgres"]);
+    let first = create(&arena, &["postgres", "--image", &image]);
+    assert_eq!(origin(&first), None, "a template of another image was used");
+    let second = create(&arena, &["postgres", "--image", &image]);
+    let own = origin(&second).expect("the image's own template");
+    assert_ne!(Some(own.clone()), origin(&base));
+    assert_eq!(psql(second["url"].as_str().unwrap(), "select 1"), "1");
+    // The template is removed with the test's image.
+    arena.ok(&[
+        "destroy",
+        second["name"].as_str().unwrap(),
+        first["name"].as_str().unwrap(),
+    ]);
+    let _ = docker(&["rmi", &own]);
+}
