@@ -243,3 +243,96 @@ fn a_template_of_another_image_is_not_used() {
     ]);
     let _ = docker(&["rmi", &own]);
 }
+
+#[test]
+fn snapshot_write_reset_and_clone_postgres() {
+    if !docker_available("snapshot_write_reset_and_clone_postgres") {
+        return;
+    }
+    let arena = Arena::new();
+    let cleanup = Cleanup::default();
+    let pg = create(&arena, &["postgres"]);
+    let name = pg["name"].as_str().unwrap();
+    let url = pg["url"].as_str().unwrap();
+    psql(url, "create table t as select g from generate_series(1, 10000) g");
+    arena.ok(&["snapshot", name, "--tag", "ten"]);
+    let snaps = arena.json(&["snapshots", name, "--json"]);
+    let snap = &snaps.as_array().unwrap()[0];
+    assert_eq!(snap["tag"], "ten", "{snaps}");
+    assert!(snap["size_bytes"].as_u64().unwrap() > 0);
+    cleanup.image(snap["image"].as_str().unwrap());
+    // The instance is back with its data after the snapshot.
+    psql(url, "insert into t select g from generate_series(1, 5) g");
+    assert_eq!(psql(url, "select count(*) from t"), "10005");
+
+    arena.ok(&["reset", name, "--tag", "ten"]);
+    // Same name, port and credentials: the same URL works and holds the snapshot's rows.
+    assert_eq!(psql(url, "select count(*) from t"), "10000");
+
+    // Default reset: the state right after create, without the table.
+    arena.ok(&["reset", name]);
+    assert_eq!(psql(url, "select count(*) from pg_tables where tablename = 't'"), "0");
+
+    // Clone: an independent copy with its own credentials.
+    let clone = create(&arena, &["postgres", "--from", &format!("{name}:ten")]);
+    let curl = clone["url"].as_str().unwrap();
+    assert_ne!(clone["password"], pg["password"]);
+    assert_eq!(psql(curl, "select count(*) from t"), "10000");
+    psql(curl, "delete from t");
+    assert_eq!(psql(curl, "select count(*) from t"), "0");
+    arena.ok(&["reset", name, "--tag", "ten"]);
+    assert_eq!(psql(url, "select count(*) from t"), "10000");
+    // The source's password does not open the clone.
+    let source_pw = pg["password"].as_str().unwrap();
+    assert!(!succeeds(
+        "psql",
+        &[
+            &url_with(&clone, "postgres", source_pw, "postgres"),
+            "-XtAc",
+            "select 1"
+        ]
+    ));
+
+    // Unknown snapshots and tags are clear errors; rm removes.
+    let err = arena.fails(&["reset", name, "--tag", "nope"]);
+    assert!(err.contains("no snapshot 'nope'"), "{err}");
+    assert!(arena.fails(&["snapshot", name, "--tag", "bad tag"]).contains("--tag"));
+    arena.ok(&["destroy", clone["name"].as_str().unwrap()]);
+    arena.ok(&["reset", name]);
+    arena.ok(&["snapshot", "rm", &format!("{name}:ten")]);
+    assert_eq!(arena.json(&["snapshots", name, "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn redis_and_mariadb_snapshots_keep_their_data() {
+    if !docker_available("redis_and_mariadb_snapshots_keep_their_data") {
+        return;
+    }
+    let arena = Arena::new();
+    let rd = create(&arena, &["redis"]);
+    let rname = rd["name"].as_str().unwrap();
+    let rurl = rd["url"].as_str().unwrap();
+    redis(rurl, &["SET", "k", "snap"]);
+    // Redis is quiesced with SAVE, not stopped.
+    arena.ok(&["snapshot", rname]);
+    redis(rurl, &["SET", "k", "later"]);
+    arena.ok(&["reset", rname, "--tag", "latest"]);
+    assert_eq!(redis(rurl, &["GET", "k"]), "snap");
+
+    let my = create(&arena, &["mysql", "--user", "app"]);
+    let mname = my["name"].as_str().unwrap();
+    mysql(&my, "create table t(x int); insert into t values (1)");
+    arena.ok(&["snapshot", mname, "--tag", "one"]);
+    mysql(&my, "insert into t values (2)");
+    arena.ok(&["reset", mname, "--tag", "one"]);
+    assert_eq!(mysql(&my, "select count(*) from t"), "1");
+    let clone = create(&arena, &["mysql", "--user", "other", "--from", mname]);
+    assert_eq!(mysql(&clone, "select count(*) from t"), "1");
+    // The clone (other user) is independent of its source.
+    mysql(&clone, "delete from t");
+    assert_eq!(mysql(&my, "select count(*) from t"), "1");
+    arena.ok(&["destroy", clone["name"].as_str().unwrap()]);
+    for (n, tag) in [(rname, "latest"), (mname, "one"), (mname, "latest")] {
+        let _ = arena.cmd().args(["snapshot", "rm", &format!("{n}:{tag}")]).output();
+    }
+}

@@ -11,6 +11,7 @@ use crate::output::{self, Progress, escape, print_json};
 use crate::provision::{Choices, Journal, volumes};
 use crate::resolve::{Request, ResolvedInstance};
 use crate::template::warm::{self, WarmChoice};
+use crate::template::{Source, snapshot};
 use anyhow::bail;
 use futures_util::future::join_all;
 use std::collections::HashSet;
@@ -26,6 +27,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             ("--name", args.name.is_some()),
             ("--port", args.port.is_some()),
             ("--image", args.image.is_some()),
+            ("--from", args.from.is_some()),
         ] {
             if set {
                 bail!("{flag} applies to a single engine; create the others in a separate call");
@@ -35,6 +37,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     let mut signals = crate::signals::Signals::install();
     let (resolved, requests) = resolve_all(ctx, &args).await?;
     let resolver = ctx.resolver()?;
+    let from = clone_source(ctx, &args, &resolved).await?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
@@ -54,6 +57,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
                 let cancel = cancel.clone();
                 let resolver = &resolver;
                 let warm = WarmChoice {
+                    from: from.clone(),
                     cold: args.cold,
                     adopting: *adopting,
                 };
@@ -64,7 +68,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
                         resolver,
                         request,
                         r,
-                        warm,
+                        &warm,
                         choices,
                         journal,
                         &cancel,
@@ -156,6 +160,36 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
 }
 
 /// Resolves every engine of the command line into one instance each.
+/// The data `--from NAME[:TAG]` names, for the single instance of the command.
+async fn clone_source<B: ContainerBackend>(
+    ctx: &Context<B>,
+    args: &CreateArgs,
+    resolved: &[ResolvedInstance<'_>],
+) -> anyhow::Result<Option<Source>> {
+    let (Some(from), [wanted]) = (&args.from, resolved) else {
+        return Ok(None);
+    };
+    let (name, tag) = snapshot::split_ref(from);
+    let managed = ctx
+        .managed(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("--from {}: {e:#}", escape(name)))?;
+    let resolver = ctx.resolver()?;
+    let source = resolver.existing(&managed.record, None)?;
+    let cancel = Cancel::default();
+    let source = snapshot::clone_source(
+        &ctx.backend,
+        &source,
+        &managed.info,
+        tag,
+        &wanted.record,
+        &cancel,
+        &|m| tracing::info!("--from: {m}"),
+    )
+    .await?;
+    Ok(Some(source))
+}
+
 /// Each instance comes with its request and whether it reattaches persistent data.
 #[allow(clippy::type_complexity)]
 async fn resolve_all<'c, B: ContainerBackend>(

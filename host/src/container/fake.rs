@@ -48,6 +48,8 @@ pub enum Op {
     ListLabelledImages,
     CommitContainer,
     CopyPath,
+    RenameContainer,
+    SetPaused,
 }
 
 /// One recorded call: the operation, what it was about (container name or id as passed,
@@ -600,6 +602,30 @@ impl ContainerBackend for FakeBackend {
         };
         st.committed.insert(image.clone(), (info, c.files));
         Ok(image)
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+        let mut st = self.lock();
+        st.enter(Op::SetPaused, id)?;
+        let i = st.index(id).ok_or_else(|| BackendError::NotFound(id.to_string()))?;
+        let c = &mut st.containers[i];
+        c.state = match (c.state, paused) {
+            (State::Running, true) => State::Paused,
+            (State::Paused, false) => State::Running,
+            (state, _) => return Err(BackendError::Other(format!("container {id} is {state:?}"))),
+        };
+        Ok(())
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.enter(Op::RenameContainer, id)?;
+        let i = st.index(id).ok_or_else(|| BackendError::NotFound(id.to_string()))?;
+        if st.index(new_name).is_some_and(|j| j != i) {
+            return Err(BackendError::NameInUse(new_name.to_string()));
+        }
+        st.containers[i].def.name = new_name.to_string();
+        Ok(())
     }
 
     async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()> {

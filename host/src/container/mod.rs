@@ -218,6 +218,10 @@ pub trait ContainerBackend: Send + Sync {
     /// Streams directory `path` of container `from` (volumes included; stopped or running)
     /// into container `to` at the same path, through the archive API.
     async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()>;
+    /// Freezes every process of a running container (`docker pause`), or thaws them.
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()>;
+    /// Renames a container (running or not).
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()>;
 
     /// Creates (does not start) a container; returns its id.
     async fn create_container(&self, def: &ContainerDef) -> Result<String>;

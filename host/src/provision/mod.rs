@@ -40,21 +40,25 @@ pub async fn provision<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
-    provision_from(backend, resolved, None, choices, journal, cancel, progress).await
+    provision_from(backend, resolved, None, None, choices, journal, cancel, progress).await
 }
 
 /// [`provision`], starting from the data of `source` (a template or snapshot image) when
 /// given: the instance's credentials are applied before the readiness check proves them.
+/// `origin` is recorded as the image holding the instance's state right after create,
+/// which `reset` returns to.
+#[allow(clippy::too_many_arguments)]
 pub async fn provision_from<B: ContainerBackend>(
     backend: &B,
     resolved: &ResolvedInstance<'_>,
     source: Option<&Source>,
+    origin: Option<&str>,
     choices: Choices,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
-    let result = steps(backend, resolved, source, journal, cancel, progress).await;
+    let result = steps(backend, resolved, source, origin, journal, cancel, progress).await;
     match result {
         Ok(done) => Ok(done),
         Err(Failure { error, container }) => {
@@ -91,6 +95,7 @@ async fn steps<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
     source: Option<&Source>,
+    origin: Option<&str>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -110,8 +115,8 @@ async fn steps<B: ContainerBackend>(
     cancel.check()?;
     let mounts = volumes::mounts(backend, record, &r.spec, journal).await?;
     let mut labels = record.container_labels(Some(journal.owner()));
-    if let Some(source) = source {
-        labels.insert(template::key::ORIGIN.into(), source.image.clone());
+    if let Some(origin) = origin {
+        labels.insert(template::key::ORIGIN.into(), origin.to_string());
     }
     let def = ContainerDef {
         name: record.name.clone(),

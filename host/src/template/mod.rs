@@ -13,6 +13,7 @@
 //! ([`template_options`]); an instance started from it gets its own credentials through the
 //! plugin's `apply-credentials` steps ([`apply`]) before the authenticated readiness check.
 
+pub mod snapshot;
 pub mod warm;
 
 use crate::cancel::Cancel;
@@ -245,6 +246,10 @@ pub async fn apply<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<()> {
+    // A reset to the instance's own snapshot: the data already accepts its credentials.
+    if source == &r.record.credentials {
+        return Ok(());
+    }
     let steps = r.plugin.apply_credentials(source, &r.record.credentials)?;
     let Some((first, rest)) = steps.split_first() else {
         return Ok(());

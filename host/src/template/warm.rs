@@ -9,8 +9,10 @@ use crate::provision::{self, Choices, Journal, Provisioned, pull};
 use crate::resolve::{Request, ResolvedInstance, Resolver};
 
 /// How a create may use templates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WarmChoice {
+    /// `--from`: the data of this snapshot, not a template.
+    pub from: Option<Source>,
     /// `--cold`: neither use nor make a template.
     pub cold: bool,
     /// The instance reattaches persistent data: that data is served as is.
@@ -26,13 +28,26 @@ pub async fn provision<B: ContainerBackend>(
     resolver: &Resolver<'_>,
     request: &Request,
     r: &ResolvedInstance<'_>,
-    warm: WarmChoice,
+    warm: &WarmChoice,
     choices: Choices,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
     let cold = || provision::provision(backend, r, choices, journal, cancel, progress);
+    if let Some(from) = &warm.from {
+        return provision::provision_from(
+            backend,
+            r,
+            Some(from),
+            Some(&from.image),
+            choices,
+            journal,
+            cancel,
+            progress,
+        )
+        .await;
+    }
     if warm.cold || warm.adopting {
         return cold().await;
     }
@@ -50,7 +65,18 @@ pub async fn provision<B: ContainerBackend>(
     };
     if let Some(source) = find(backend, &key).await? {
         progress("starting from template".into());
-        match provision::provision_from(backend, r, Some(&source), choices, journal, cancel, progress).await {
+        match provision::provision_from(
+            backend,
+            r,
+            Some(&source),
+            Some(&source.image),
+            choices,
+            journal,
+            cancel,
+            progress,
+        )
+        .await
+        {
             Ok(done) => return Ok(done),
             Err(e) if cancel.is_cancelled() => return Err(e),
             Err(e) => {

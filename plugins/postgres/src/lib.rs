@@ -201,13 +201,15 @@ impl Engine for Postgres {
         })
     }
 
-    /// The data directory; no quiesce steps, so the host stops the server for a snapshot
-    /// (a file copy of a running cluster is not consistent without a base backup).
+    /// The data directory. `CHECKPOINT` first writes out the WAL and every dirty page (with
+    /// `synchronous_commit=off` the last commits may otherwise still be in server memory),
+    /// so the frozen copy the host then takes holds every transaction committed before it.
     fn data_plan(opts: Options) -> Option<DataPlan> {
         let spec = Self::container_spec(opts).ok()?;
+        let user = spec.credentials.user.clone();
         Some(DataPlan {
             paths: spec.data_paths,
-            quiesce: Vec::new(),
+            quiesce: vec![psql_step("checkpoint", &user, "CHECKPOINT;\n".into())],
         })
     }
 
@@ -560,10 +562,12 @@ mod tests {
     }
 
     #[test]
-    fn data_plan_is_the_data_directory_and_the_host_stops_the_server() {
+    fn data_plan_is_the_data_directory_after_a_checkpoint() {
         let plan = Postgres::data_plan(opts()).unwrap();
         assert_eq!(plan.paths, [DATA_UP_TO_17]);
-        assert!(plan.quiesce.is_empty());
+        assert_eq!(plan.quiesce.len(), 1);
+        assert!(plan.quiesce[0].command.contains(&"--username=postgres".to_string()));
+        assert_eq!(plan.quiesce[0].stdin.as_deref(), Some(&b"CHECKPOINT;\n"[..]));
     }
 
     #[test]

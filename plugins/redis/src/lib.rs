@@ -148,10 +148,9 @@ impl Engine for Redis {
         ]
     }
 
-    /// `AUTH <user> <password>` (the ACL form, Redis 6+) and `PING`, pipelined.
     /// `/data`. An ephemeral server keeps everything in memory, so a snapshot first has it
     /// `SAVE` an RDB file (written atomically, loaded at the next start); with the
-    /// append-only file the host stops the server instead.
+    /// append-only file, written at every command, the host's frozen copy holds it all.
     fn data_plan(opts: Options) -> Option<DataPlan> {
         let ephemeral = !opts.persistent && opts.mode == Mode::Fast;
         let spec = Self::container_spec(opts).ok()?;
@@ -181,6 +180,7 @@ impl Engine for Redis {
         Ok(Vec::new())
     }
 
+    /// `AUTH <user> <password>` (the ACL form, Redis 6+) and `PING`, pipelined.
     fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
         let c = &ctx.credentials;
         let mut out = resp_command(&["AUTH", &c.user, &c.password]);

@@ -339,6 +339,25 @@ impl ContainerBackend for DockerBackend {
             .map_err(|e| map_err(e, Subject::Container(to)))
     }
 
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+        let result = if paused {
+            self.docker.pause_container(id).await
+        } else {
+            self.docker.unpause_container(id).await
+        };
+        result.map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(new_name)
+            .build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
     async fn create_container(&self, def: &ContainerDef) -> Result<String> {
         let rotate = def.log_max_bytes.is_some() && self.rotating_logs().await;
         let body = create_body(def, rotate);
