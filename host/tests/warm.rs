@@ -112,6 +112,16 @@ fn postgres_second_create_is_warm_with_its_own_credentials_only() {
             "select count(*) from pg_tables where tablename = 't'"
         ) == "0"
     );
+    // `images list` shows the template.
+    let images = arena.json(&["images", "list", "--json"]);
+    assert!(
+        images
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "template" && i["image"] == template.as_str()),
+        "{images}"
+    );
     // --cold neither uses nor needs the template.
     let cold = create(&arena, &["postgres", "--cold"]);
     assert_eq!(origin(&cold), None);
@@ -335,4 +345,97 @@ fn redis_and_mariadb_snapshots_keep_their_data() {
     for (n, tag) in [(rname, "latest"), (mname, "one"), (mname, "latest")] {
         let _ = arena.cmd().args(["snapshot", "rm", &format!("{n}:{tag}")]).output();
     }
+}
+
+fn containers_named(prefix: &str) -> Vec<String> {
+    docker_ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        &format!("name={prefix}"),
+    ])
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn state(name: &str) -> String {
+    docker_ok(&["inspect", name, "--format", "{{.State.Status}}"])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn ctrl_c_during_reset_puts_the_instance_back_as_it_was() {
+    if !docker_available("ctrl_c_during_reset_puts_the_instance_back_as_it_was") {
+        return;
+    }
+    let arena = Arena::new();
+    // Cold with a long init window: a default reset initialises again, slowly.
+    let pg = create(&arena, &["postgres", "--cold", "--env", "DBARENA_TEST_INIT_DELAY=30"]);
+    let name = pg["name"].as_str().unwrap();
+    let url = pg["url"].as_str().unwrap();
+    psql(url, "create table keep(x int); insert into keep values (1)");
+    let child = arena
+        .cmd()
+        .args(["reset", name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the replacement container", std::time::Duration::from_secs(60), || {
+        containers_named(&format!("{name}-reset-")).len() == 1
+            && docker_ok(&["inspect", name, "--format", "{{.State.Status}}"]).is_ok_and(|s| s.trim() == "running")
+    });
+    run("kill", &["-INT", &child.id().to_string()]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    // The old container is back under its name, running, with its data and port.
+    assert!(containers_named(&format!("{name}-reset-")).is_empty());
+    assert_eq!(state(name), "running");
+    wait_until("the old server", std::time::Duration::from_secs(30), || {
+        std::process::Command::new("psql")
+            .args([url, "-XtAc", "select x from keep"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
+    });
+}
+
+#[test]
+fn ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind() {
+    if !docker_available("ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind") {
+        return;
+    }
+    let arena = Arena::new();
+    let pg = create(&arena, &["postgres"]);
+    let name = pg["name"].as_str().unwrap();
+    let url = pg["url"].as_str().unwrap();
+    psql(
+        url,
+        "create table big as select g, repeat('x', 500) as pad from generate_series(1, 200000) g",
+    );
+    for delay_ms in [100, 400] {
+        let child = arena
+            .cmd()
+            .args(["snapshot", name, "--tag", "interrupted"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        run("kill", &["-INT", &child.id().to_string()]);
+        let out = child.wait_with_output().unwrap();
+        // Interrupted (130) or already done (0): either way the instance runs, unfrozen.
+        assert!(matches!(out.status.code(), Some(0 | 130)), "{}", stderr(&out));
+        assert_eq!(state(name), "running", "{}", stderr(&out));
+        assert_eq!(psql(url, "select count(*) from big"), "200000");
+    }
+    let _ = arena
+        .cmd()
+        .args(["snapshot", "rm", &format!("{name}:interrupted")])
+        .output();
 }
