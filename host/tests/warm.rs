@@ -394,12 +394,16 @@ fn ctrl_c_during_reset_puts_the_instance_back_as_it_was() {
     run("kill", &["-INT", &child.id().to_string()]);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    // The old container is back under its name, running, with its data and port.
+    // The old container is back under its name, running, with its data (on the port
+    // Docker picks again at a start; the message says so).
     assert!(containers_named(&format!("{name}-reset-")).is_empty());
     assert_eq!(state(name), "running");
+    let err = stderr(&out);
+    assert!(err.contains("put back with its data"), "{err}");
+    let url = arena.ok(&["url", name]).trim().to_string();
     wait_until("the old server", std::time::Duration::from_secs(30), || {
         std::process::Command::new("psql")
-            .args([url, "-XtAc", "select x from keep"])
+            .args([url.as_str(), "-XtAc", "select x from keep"])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
     });

@@ -222,10 +222,21 @@ pub async fn reset<B: ContainerBackend>(
             // provision removed what it made: the old instance comes back as it was.
             journal.undo(backend).await;
             backend.rename_container(&info.id, &r.record.name).await?;
-            if was_running {
-                backend.start_container(&info.id).await?;
+            if !was_running {
+                return Err(e.context(format!("{} was left as it was (stopped)", r.record.name)));
             }
-            Err(e.context(format!("{} was left as it was", r.record.name)))
+            backend.start_container(&info.id).await?;
+            // A port Docker picked is picked again at a start.
+            let now = backend.inspect_container(&info.id).await?;
+            let new_port = now.ports.first().map(|p| p.host_port);
+            let note = match (port, new_port) {
+                (Some(old), Some(new)) if old != new => format!(
+                    ", now on port {new} (Docker picked it; see `dbarena url {}`)",
+                    r.record.name
+                ),
+                _ => String::new(),
+            };
+            Err(e.context(format!("{} was put back with its data{note}", r.record.name)))
         }
     }
 }
