@@ -198,4 +198,4 @@ pub async fn last_log_lines<B: ContainerBackend>(backend: &B, id: &str, n: usize
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -274,3 +274,6 @@ pub async fn apply<B: ContainerBackend>(
     }
     crate::steps::run(backend, id, rest, progress).await
 }
+
+#[cfg(test)]
+mod tests;
