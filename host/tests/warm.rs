@@ -443,3 +443,31 @@ fn ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind() {
         .args(["snapshot", "rm", &format!("{name}:interrupted")])
         .output();
 }
+
+#[test]
+fn hostile_postgres_credentials_are_applied_to_a_template_intact() {
+    if !docker_available("hostile_postgres_credentials_are_applied_to_a_template_intact") {
+        return;
+    }
+    let arena = Arena::new();
+    let hostile = [
+        "--user",
+        "a'b\"c;-- `x` $y :z",
+        "--password",
+        "p'w\"d;-- \\ `x`",
+        "--database",
+        "d'b\"c;--",
+    ];
+    let (_, second, _) = twice(
+        &arena,
+        &[
+            "postgres", hostile[0], hostile[1], hostile[2], hostile[3], hostile[4], hostile[5],
+        ],
+    );
+    assert_eq!(second["user"], hostile[1]);
+    let url = second["url"].as_str().unwrap();
+    assert_eq!(
+        psql(url, "select current_user || '|' || current_database()"),
+        format!("{}|{}", hostile[1], hostile[5])
+    );
+}
