@@ -46,6 +46,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     let journals: Vec<Journal> = resolved.iter().map(|_| Journal::new()).collect();
     let choices = Choices {
         keep_on_failure: args.keep_on_failure,
+        ..Default::default()
     };
     let creates = join_all(
         resolved

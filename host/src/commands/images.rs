@@ -145,12 +145,16 @@ async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Resu
 }
 
 async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Result<ExitCode> {
-    let in_use: BTreeSet<String> = ctx
-        .backend
-        .list_containers(&[record::managed_filter()])
-        .await?
-        .into_iter()
-        .map(|c| c.image)
+    let containers = ctx.backend.list_containers(&[record::managed_filter()]).await?;
+    // An instance started from a template runs the template's id, and needs its engine image.
+    let in_use: BTreeSet<String> = containers
+        .iter()
+        .map(|c| c.image.clone())
+        .chain(containers.iter().filter_map(|c| {
+            crate::instance::InstanceRecord::from_labels(&c.labels)
+                .ok()
+                .map(|r| r.image)
+        }))
         .collect();
     let mut candidates = Vec::new();
     for (_, _, image) in engine_images(ctx)? {

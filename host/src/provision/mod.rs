@@ -19,6 +19,9 @@ pub use undo::Journal;
 pub struct Choices {
     /// Keep the container when readiness fails, for debugging.
     pub keep_on_failure: bool,
+    /// Let Docker pick the port without trying the engine's default first (a warm-start
+    /// template must not take the port a user's instance is about to want).
+    pub any_port: bool,
 }
 
 /// A created, ready instance.
@@ -58,7 +61,7 @@ pub async fn provision_from<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
-    let result = steps(backend, resolved, source, origin, journal, cancel, progress).await;
+    let result = steps(backend, resolved, source, origin, choices, journal, cancel, progress).await;
     match result {
         Ok(done) => Ok(done),
         Err(Failure { error, container }) => {
@@ -96,6 +99,7 @@ async fn steps<B: ContainerBackend>(
     r: &ResolvedInstance<'_>,
     source: Option<&Source>,
     origin: Option<&str>,
+    choices: Choices,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -136,7 +140,9 @@ async fn steps<B: ContainerBackend>(
         ports: &r.spec.ports,
         // 127.0.0.1 locally; all interfaces when clients reach the engine over a network.
         host_ip: backend.client_address().publish_ip(r.publish_all_interfaces),
-        preferred: record.requested_port.or(Some(r.plugin.info().default_port)),
+        preferred: record
+            .requested_port
+            .or((!choices.any_port).then(|| r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
     };
     let id = ports::create_and_start(backend, def, &plan, journal, cancel).await?;

@@ -175,7 +175,16 @@ async fn failed_readiness_undoes_everything_unless_kept_for_debugging() {
     assert!(format!("{err:#}").contains("WRONGPASS"), "{err:#}");
     assert!(fake.containers().is_empty() && fake.volumes().is_empty());
 
-    let err = run(&fake, &r, Choices { keep_on_failure: true }).await.unwrap_err();
+    let err = run(
+        &fake,
+        &r,
+        Choices {
+            keep_on_failure: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(format!("{err:#}").contains("kept container wrongpw"), "{err:#}");
     assert_eq!(fake.containers().len(), 1);
 }

@@ -150,7 +150,11 @@ pub async fn make<B: ContainerBackend>(
 ) -> anyhow::Result<String> {
     let journal = Journal::new();
     let result = async {
-        let done = crate::provision::provision(backend, tpl, Default::default(), &journal, cancel, &|_| {}).await?;
+        let choices = crate::provision::Choices {
+            any_port: true,
+            ..Default::default()
+        };
+        let done = crate::provision::provision(backend, tpl, choices, &journal, cancel, &|_| {}).await?;
         cancel.check()?;
         backend.stop_container(&done.info.id, STOP_TIMEOUT).await?;
         let mut labels = data_labels(tpl, &tpl.record.credentials);
