@@ -215,8 +215,8 @@ fn a_template_of_another_image_is_not_used() {
     if !docker_available("a_template_of_another_image_is_not_used") {
         return;
     }
-    let arena = Arena::new();
     let cleanup = Cleanup::default();
+    let arena = Arena::new();
     // An image of its own (another id than the test image's), so its template is its own.
     let image = format!("dbarena-test/postgres-warm:{}", std::process::id());
     let build = Command::new("docker")
@@ -259,8 +259,8 @@ fn snapshot_write_reset_and_clone_postgres() {
     if !docker_available("snapshot_write_reset_and_clone_postgres") {
         return;
     }
-    let arena = Arena::new();
     let cleanup = Cleanup::default();
+    let arena = Arena::new();
     let pg = create(&arena, &["postgres"]);
     let name = pg["name"].as_str().unwrap();
     let url = pg["url"].as_str().unwrap();
@@ -309,6 +309,7 @@ fn snapshot_write_reset_and_clone_postgres() {
     assert!(arena.fails(&["snapshot", name, "--tag", "bad tag"]).contains("--tag"));
     arena.ok(&["destroy", clone["name"].as_str().unwrap()]);
     arena.ok(&["reset", name]);
+    forget_snapshots(&arena, &cleanup, name);
     arena.ok(&["snapshot", "rm", &format!("{name}:ten")]);
     assert_eq!(arena.json(&["snapshots", name, "--json"]), serde_json::json!([]));
 }
@@ -318,6 +319,7 @@ fn redis_and_mariadb_snapshots_keep_their_data() {
     if !docker_available("redis_and_mariadb_snapshots_keep_their_data") {
         return;
     }
+    let cleanup = Cleanup::default();
     let arena = Arena::new();
     let rd = create(&arena, &["redis"]);
     let rname = rd["name"].as_str().unwrap();
@@ -342,8 +344,15 @@ fn redis_and_mariadb_snapshots_keep_their_data() {
     mysql(&clone, "delete from t");
     assert_eq!(mysql(&my, "select count(*) from t"), "1");
     arena.ok(&["destroy", clone["name"].as_str().unwrap()]);
-    for (n, tag) in [(rname, "latest"), (mname, "one"), (mname, "latest")] {
-        let _ = arena.cmd().args(["snapshot", "rm", &format!("{n}:{tag}")]).output();
+    forget_snapshots(&arena, &cleanup, rname);
+    forget_snapshots(&arena, &cleanup, mname);
+}
+
+/// Removes `name`'s snapshots when the test ends (after its instances: `cleanup` must be
+/// declared before the arena, so that it is dropped after it).
+fn forget_snapshots(arena: &Arena, cleanup: &Cleanup, name: &str) {
+    for s in arena.json(&["snapshots", name, "--json"]).as_array().unwrap() {
+        cleanup.image(s["image"].as_str().unwrap());
     }
 }
 
@@ -414,6 +423,7 @@ fn ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind() {
     if !docker_available("ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind") {
         return;
     }
+    let cleanup = Cleanup::default();
     let arena = Arena::new();
     let pg = create(&arena, &["postgres"]);
     let name = pg["name"].as_str().unwrap();
@@ -438,10 +448,7 @@ fn ctrl_c_during_snapshot_leaves_the_instance_running_and_nothing_behind() {
         assert_eq!(state(name), "running", "{}", stderr(&out));
         assert_eq!(psql(url, "select count(*) from big"), "200000");
     }
-    let _ = arena
-        .cmd()
-        .args(["snapshot", "rm", &format!("{name}:interrupted")])
-        .output();
+    forget_snapshots(&arena, &cleanup, name);
 }
 
 #[test]

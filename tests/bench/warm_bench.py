@@ -158,8 +158,8 @@ def bench(r: Run, runs: int) -> dict:
     disk["postgres engine image (bytes)"] = base
     disk["postgres template image, own layer (bytes)"] = image_size(origin) - base
     disk["postgres snapshot image, own layer (bytes)"] = snaps[0]["size_bytes"] - base
+    r.destroy(name)  # first: the instance runs the snapshot's image since its reset
     cb.run([r.dbarena, "snapshot", "rm", f"{name}:bench"], env=r.env, timeout=60, check=False)
-    r.destroy(name)
     return disk
 
 

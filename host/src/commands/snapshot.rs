@@ -75,10 +75,18 @@ async fn remove<B: ContainerBackend>(ctx: &Context<B>, reference: &str) -> anyho
     let Some(tag) = tag else {
         bail!("snapshot rm takes NAME:TAG (see `dbarena snapshots {}`)", escape(name));
     };
-    let Some(image) = snapshot::find(&ctx.backend, name, tag).await? else {
+    // Older images of the tag that an instance was using when replaced go too.
+    let images: Vec<_> = snapshot::list(&ctx.backend, Some(name))
+        .await?
+        .into_iter()
+        .filter(|i| i.labels.get(key::SNAPSHOT_TAG).map(String::as_str) == Some(tag))
+        .collect();
+    if images.is_empty() {
         bail!("no snapshot {} (see `dbarena snapshots`)", escape(reference));
-    };
-    ctx.backend.remove_image(&image.id).await?;
+    }
+    for image in images {
+        ctx.backend.remove_image(&image.id).await?;
+    }
     println!("removed snapshot {}", escape(reference));
     Ok(ExitCode::SUCCESS)
 }

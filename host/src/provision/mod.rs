@@ -94,6 +94,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn steps<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
