@@ -53,6 +53,14 @@ pub enum Command {
     /// Write, test, install and manage engine plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Capture an instance's data (`snapshot NAME [--tag T]`) or remove a snapshot
+    /// (`snapshot rm NAME:TAG`).
+    Snapshot(SnapshotArgs),
+    /// List snapshots with their size and age.
+    Snapshots(SnapshotsArgs),
+    /// Return an instance to a snapshot (default: its state right after create), keeping
+    /// its name, port and credentials.
+    Reset(ResetArgs),
     /// Measure dbarena itself and print medians.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -195,6 +203,15 @@ pub struct CreateArgs {
     /// Keep the container when it fails to become ready, for debugging.
     #[arg(long)]
     pub keep_on_failure: bool,
+
+    /// Initialise from scratch: neither start from nor make a warm-start template.
+    #[arg(long)]
+    pub cold: bool,
+
+    /// Clone: start from instance NAME's snapshot TAG, or from its current state (taken
+    /// now as its snapshot `latest`). Only with a single engine.
+    #[arg(long, value_name = "NAME[:TAG]")]
+    pub from: Option<String>,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -397,4 +414,49 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: Option<SnapshotCommand>,
+    /// The instance.
+    pub name: Option<String>,
+    /// The snapshot's tag (default: latest); an older snapshot of that tag is replaced.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Remove snapshot NAME:TAG.
+    Rm {
+        #[arg(value_name = "NAME:TAG")]
+        reference: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only this instance's snapshots.
+    pub name: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The instance.
+    pub name: String,
+    /// The snapshot to return to (default: the state right after create).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Readiness timeout in seconds (default: the engine's own).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

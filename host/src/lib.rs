@@ -33,3 +33,4 @@ pub mod resolve;
 pub mod scaffold;
 pub mod signals;
 pub mod steps;
+pub mod template;

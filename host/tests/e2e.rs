@@ -336,7 +336,10 @@ fn readiness_is_not_reported_while_the_temporary_init_server_runs() {
     let arena = Arena::new();
     // The test images hold their socket-only init server for this long, as the official
     // images do while running init scripts.
-    let created = create(&arena, &["postgres", "mysql", "--env", "DBARENA_TEST_INIT_DELAY=6"]);
+    let created = create(
+        &arena,
+        &["postgres", "mysql", "--cold", "--env", "DBARENA_TEST_INIT_DELAY=6"],
+    );
     for i in created.as_array().unwrap() {
         let name = i["name"].as_str().unwrap();
         let logs = stdout(&docker(&["logs", name]));

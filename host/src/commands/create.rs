@@ -8,8 +8,10 @@ use crate::cli::CreateArgs;
 use crate::container::ContainerBackend;
 use crate::instance::{Instance, Status, generate_name, validate_name};
 use crate::output::{self, Progress, escape, print_json};
-use crate::provision::{self, Choices, Journal, volumes};
+use crate::provision::{Choices, Journal, volumes};
 use crate::resolve::{Request, ResolvedInstance};
+use crate::template::warm::{self, WarmChoice};
+use crate::template::{Source, snapshot};
 use anyhow::bail;
 use futures_util::future::join_all;
 use std::collections::HashSet;
@@ -25,6 +27,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             ("--name", args.name.is_some()),
             ("--port", args.port.is_some()),
             ("--image", args.image.is_some()),
+            ("--from", args.from.is_some()),
         ] {
             if set {
                 bail!("{flag} applies to a single engine; create the others in a separate call");
@@ -32,7 +35,9 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
         }
     }
     let mut signals = crate::signals::Signals::install();
-    let resolved = resolve_all(ctx, &args).await?;
+    let (resolved, requests) = resolve_all(ctx, &args).await?;
+    let resolver = ctx.resolver()?;
+    let from = clone_source(ctx, &args, &resolved).await?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
@@ -41,23 +46,44 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     let journals: Vec<Journal> = resolved.iter().map(|_| Journal::new()).collect();
     let choices = Choices {
         keep_on_failure: args.keep_on_failure,
+        ..Default::default()
     };
-    let creates = join_all(resolved.iter().zip(&journals).map(|(r, journal)| {
-        let bar = progress.line(&r.record.name);
-        let cancel = cancel.clone();
-        async move {
-            let started = Instant::now();
-            let result = provision::provision(&ctx.backend, r, choices, journal, &cancel, &|msg| {
-                bar.set_message(escape(&msg).into_owned())
-            })
-            .await;
-            match &result {
-                Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
-                Err(_) => bar.abandon_with_message("failed"),
-            }
-            result
-        }
-    }));
+    let creates = join_all(
+        resolved
+            .iter()
+            .zip(&journals)
+            .zip(&requests)
+            .map(|((r, journal), (request, adopting))| {
+                let bar = progress.line(&r.record.name);
+                let cancel = cancel.clone();
+                let resolver = &resolver;
+                let warm = WarmChoice {
+                    from: from.clone(),
+                    cold: args.cold,
+                    adopting: *adopting,
+                };
+                async move {
+                    let started = Instant::now();
+                    let result = warm::provision(
+                        &ctx.backend,
+                        resolver,
+                        request,
+                        r,
+                        &warm,
+                        choices,
+                        journal,
+                        &cancel,
+                        &|msg| bar.set_message(escape(&msg).into_owned()),
+                    )
+                    .await;
+                    match &result {
+                        Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
+                        Err(_) => bar.abandon_with_message("failed"),
+                    }
+                    result
+                }
+            }),
+    );
     tokio::pin!(creates);
     let results = tokio::select! {
         results = &mut creates => results,
@@ -135,13 +161,46 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
 }
 
 /// Resolves every engine of the command line into one instance each.
+/// The data `--from NAME[:TAG]` names, for the single instance of the command.
+async fn clone_source<B: ContainerBackend>(
+    ctx: &Context<B>,
+    args: &CreateArgs,
+    resolved: &[ResolvedInstance<'_>],
+) -> anyhow::Result<Option<Source>> {
+    let (Some(from), [wanted]) = (&args.from, resolved) else {
+        return Ok(None);
+    };
+    let (name, tag) = snapshot::split_ref(from);
+    let managed = ctx
+        .managed(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("--from {}: {e:#}", escape(name)))?;
+    let resolver = ctx.resolver()?;
+    let source = resolver.existing(&managed.record, None)?;
+    let cancel = Cancel::default();
+    let source = snapshot::clone_source(
+        &ctx.backend,
+        &source,
+        &managed.info,
+        tag,
+        &wanted.record,
+        &cancel,
+        &|m| tracing::info!("--from: {m}"),
+    )
+    .await?;
+    Ok(Some(source))
+}
+
+/// Each instance comes with its request and whether it reattaches persistent data.
+#[allow(clippy::type_complexity)]
 async fn resolve_all<'c, B: ContainerBackend>(
     ctx: &'c Context<B>,
     args: &CreateArgs,
-) -> anyhow::Result<Vec<ResolvedInstance<'c>>> {
+) -> anyhow::Result<(Vec<ResolvedInstance<'c>>, Vec<(Request, bool)>)> {
     let resolver = ctx.resolver()?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
+    let mut requests = Vec::new();
     for engine_ref in &args.engines {
         let (plugin, version) = resolver.engine_version(engine_ref)?;
         let engine = plugin.id();
@@ -176,8 +235,9 @@ async fn resolve_all<'c, B: ContainerBackend>(
             );
         }
         resolved.push(r);
+        requests.push((request, adopt.is_some()));
     }
-    Ok(resolved)
+    Ok((resolved, requests))
 }
 
 fn print_connection(i: &Instance) {

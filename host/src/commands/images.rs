@@ -5,6 +5,7 @@ use crate::cli::ImagesCommand;
 use crate::container::{ContainerBackend, PullProgress};
 use crate::instance::record;
 use crate::output::{self, print_json, table};
+use crate::template::{self, warm::short};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -18,6 +19,8 @@ struct EngineImage {
     version: String,
     image: String,
     present: bool,
+    /// "engine", or "template" for a warm-start template (see README, Warm starts).
+    kind: &'static str,
 }
 
 /// The image each engine version runs, with the config's mirror applied.
@@ -211,6 +214,17 @@ async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Resu
             version,
             image,
             present,
+            kind: "engine",
+        });
+    }
+    for t in template::all_templates(&ctx.backend).await? {
+        let label = |k: &str| t.labels.get(k).cloned().unwrap_or_default();
+        rows.push(EngineImage {
+            engine: label(template::key::ENGINE),
+            version: label(template::key::VERSION),
+            image: t.id.clone(),
+            present: true,
+            kind: "template",
         });
     }
     if json {
@@ -219,10 +233,14 @@ async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Resu
     }
     let mut t = table(["ENGINE", "VERSION", "IMAGE", "PRESENT"]);
     for r in &rows {
+        let image = match r.kind {
+            "template" => format!("template {}", short(&r.image)),
+            _ => r.image.clone(),
+        };
         t.add_row([
-            r.engine.clone(),
-            r.version.clone(),
-            r.image.clone(),
+            output::escape(&r.engine).into_owned(),
+            output::escape(&r.version).into_owned(),
+            image,
             if r.present { "yes" } else { "-" }.to_string(),
         ]);
     }
@@ -231,12 +249,16 @@ async fn list<B: ContainerBackend>(ctx: &Context<B>, json: bool) -> anyhow::Resu
 }
 
 async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Result<ExitCode> {
-    let in_use: BTreeSet<String> = ctx
-        .backend
-        .list_containers(&[record::managed_filter()])
-        .await?
-        .into_iter()
-        .map(|c| c.image)
+    let containers = ctx.backend.list_containers(&[record::managed_filter()]).await?;
+    // An instance started from a template runs the template's id, and needs its engine image.
+    let in_use: BTreeSet<String> = containers
+        .iter()
+        .map(|c| c.image.clone())
+        .chain(containers.iter().filter_map(|c| {
+            crate::instance::InstanceRecord::from_labels(&c.labels)
+                .ok()
+                .map(|r| r.image)
+        }))
         .collect();
     // Only images dbarena's own pulls made present (recorded per engine): an image the
     // user pulled, even an engine's, is not ours to remove.
@@ -249,6 +271,12 @@ async fn prune<B: ContainerBackend>(ctx: &Context<B>, yes: bool) -> anyhow::Resu
             candidates.push(image);
         } else {
             crate::provision::pulled::forget(&image);
+        }
+    }
+    // Warm-start templates no container runs (they are remade on demand).
+    for t in template::all_templates(&ctx.backend).await? {
+        if !in_use.contains(&t.id) {
+            candidates.push(t.id);
         }
     }
     if candidates.is_empty() {

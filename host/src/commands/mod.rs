@@ -13,6 +13,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod plugin;
+mod snapshot;
 
 use crate::cli::{Cli, Command};
 use crate::paths;
@@ -56,6 +57,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Env(args) => env::env(&ctx, &args).await,
                     Command::Url(args) => env::url(&ctx, &args).await,
                     Command::Images(cmd) => images::run(&ctx, cmd).await,
+                    Command::Snapshot(args) => snapshot::snapshot(&ctx, args).await,
+                    Command::Snapshots(args) => snapshot::list(&ctx, args).await,
+                    Command::Reset(args) => snapshot::reset(&ctx, args).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                     Command::Completions(_) | Command::Man(_) | Command::Config(_) => unreachable!("handled above"),
                 }

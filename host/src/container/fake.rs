@@ -12,7 +12,7 @@
 
 use super::{
     BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ExecRequest, FileUpload, ImageRef,
-    LogLine, Mount, PublishedPort, PullProgress, Result, State, VolumeInfo,
+    LabelledImage, LogLine, Mount, PublishedPort, PullProgress, Result, State, VolumeInfo,
 };
 use futures_util::stream::{self, BoxStream, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -44,6 +44,12 @@ pub enum Op {
     InspectVolume,
     RemoveVolume,
     ListVolumes,
+    ImageId,
+    ListLabelledImages,
+    CommitContainer,
+    CopyPath,
+    RenameContainer,
+    SetPaused,
 }
 
 /// One recorded call: the operation, what it was about (container name or id as passed,
@@ -80,6 +86,8 @@ struct FakeState {
     logs: HashMap<String, Vec<(i64, LogLine)>>,
     /// Exec replies by command; the last one repeats.
     exec: HashMap<Vec<String>, VecDeque<ExecOutput>>,
+    /// Committed images by id: labels, and the files they carry.
+    committed: BTreeMap<String, (LabelledImage, BTreeMap<String, Vec<u8>>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +137,13 @@ fn labels_match(labels: &BTreeMap<String, String>, filters: &[String]) -> bool {
     filters.iter().all(|f| match f.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
         None => labels.contains_key(f.as_str()),
+    })
+}
+
+/// A stable fake image id for `key`.
+fn fxhash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
 
@@ -510,6 +525,10 @@ impl ContainerBackend for FakeBackend {
     async fn remove_image(&self, image: &str) -> Result<()> {
         let mut st = self.lock();
         st.enter(Op::RemoveImage, image)?;
+        if st.committed.remove(image).is_some() {
+            st.images.remove(&image_key(image)?);
+            return Ok(());
+        }
         let result = image_key(image).and_then(|key| {
             if !st.images.contains_key(&key) {
                 return Err(BackendError::ImageNotFound(image.to_string()));
@@ -534,7 +553,96 @@ impl ContainerBackend for FakeBackend {
         let mut st = self.lock();
         st.enter(Op::CreateContainer, &def.name)?;
         let result = st.create(def);
+        // A container of a committed image starts with the image's files.
+        if let (Ok(id), Some((_, files))) = (&result, st.committed.get(&def.image).cloned())
+            && let Some(i) = st.index(id)
+        {
+            st.containers[i].files = files;
+        }
         st.leave(result)
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        let mut st = self.lock();
+        st.enter(Op::ImageId, image)?;
+        let key = image_key(image)?;
+        Ok(st
+            .images
+            .contains_key(&key)
+            .then(|| format!("sha256:{:x}", fxhash(&key))))
+    }
+
+    async fn list_labelled_images(&self, labels: &[String]) -> Result<Vec<LabelledImage>> {
+        let mut st = self.lock();
+        st.enter(Op::ListLabelledImages, &labels.join(","))?;
+        Ok(st
+            .committed
+            .values()
+            .filter(|(i, _)| labels_match(&i.labels, labels))
+            .map(|(i, _)| i.clone())
+            .collect())
+    }
+
+    async fn commit_container(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<String> {
+        let mut st = self.lock();
+        st.enter(Op::CommitContainer, id)?;
+        let i = st.index(id).ok_or_else(|| BackendError::NotFound(id.to_string()))?;
+        let c = st.containers[i].clone();
+        let image = format!("sha256:{}", st.new_id());
+        let volumes = st.images.get(&image_key(&c.def.image)?).cloned().unwrap_or_default();
+        st.images.insert(image_key(&image)?, volumes);
+        let mut all = c.def.labels.clone();
+        all.extend(labels.clone());
+        let size = c.files.values().map(|f| f.len() as u64).sum();
+        let info = LabelledImage {
+            id: image.clone(),
+            labels: all,
+            created: chrono::Utc::now().timestamp(),
+            size_bytes: size,
+        };
+        st.committed.insert(image.clone(), (info, c.files));
+        Ok(image)
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+        let mut st = self.lock();
+        st.enter(Op::SetPaused, id)?;
+        let i = st.index(id).ok_or_else(|| BackendError::NotFound(id.to_string()))?;
+        let c = &mut st.containers[i];
+        c.state = match (c.state, paused) {
+            (State::Running, true) => State::Paused,
+            (State::Paused, false) => State::Running,
+            (state, _) => return Err(BackendError::Other(format!("container {id} is {state:?}"))),
+        };
+        Ok(())
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.enter(Op::RenameContainer, id)?;
+        let i = st.index(id).ok_or_else(|| BackendError::NotFound(id.to_string()))?;
+        if st.index(new_name).is_some_and(|j| j != i) {
+            return Err(BackendError::NameInUse(new_name.to_string()));
+        }
+        st.containers[i].def.name = new_name.to_string();
+        Ok(())
+    }
+
+    async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.enter(Op::CopyPath, from)?;
+        let f = st.index(from).ok_or_else(|| BackendError::NotFound(from.to_string()))?;
+        let t = st.index(to).ok_or_else(|| BackendError::NotFound(to.to_string()))?;
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let files: Vec<(String, Vec<u8>)> = st.containers[f]
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix))
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect();
+        st.containers[t].files.retain(|p, _| !p.starts_with(&prefix));
+        st.containers[t].files.extend(files);
+        Ok(())
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {

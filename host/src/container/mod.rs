@@ -109,6 +109,16 @@ pub struct ImageInfo {
     pub size_bytes: u64,
 }
 
+/// An image dbarena made (a warm-start template or a snapshot), found by its labels.
+#[derive(Debug, Clone)]
+pub struct LabelledImage {
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub size_bytes: u64,
+}
+
 /// Progress of an image pull, per layer.
 #[derive(Debug, Clone)]
 pub struct PullProgress {
@@ -199,6 +209,20 @@ pub trait ContainerBackend: Send + Sync {
     /// Pulls `image`, reporting per-layer progress.
     async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;
     async fn remove_image(&self, image: &str) -> Result<()>;
+    /// The id of a local image, `None` when it is not present.
+    async fn image_id(&self, image: &str) -> Result<Option<String>>;
+    /// Local images carrying all `labels` (`key=value` or `key`).
+    async fn list_labelled_images(&self, labels: &[String]) -> Result<Vec<LabelledImage>>;
+    /// Makes an image of container `id`'s filesystem (not its volumes), adding `labels`;
+    /// returns the image id.
+    async fn commit_container(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<String>;
+    /// Streams directory `path` of container `from` (volumes included; stopped or running)
+    /// into container `to` at the same path, through the archive API.
+    async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()>;
+    /// Freezes every process of a running container (`docker pause`), or thaws them.
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()>;
+    /// Renames a container (running or not).
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()>;
 
     /// Creates (does not start) a container; returns its id.
     async fn create_container(&self, def: &ContainerDef) -> Result<String>;

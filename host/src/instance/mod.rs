@@ -122,7 +122,11 @@ impl Instance {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        view.image = info.image.clone();
+        // A container started from a warm-start template or snapshot runs that image's id;
+        // the instance's image is the one its record names.
+        if !info.labels.contains_key(crate::template::key::ORIGIN) {
+            view.image = info.image.clone();
+        }
         view.container_id = info.id.clone();
         view.volumes = info.volumes.clone();
         view.started_at = info.started_at.filter(|_| running).map(|t| t.to_rfc3339());

@@ -12,6 +12,7 @@ use crate::cancel::Cancel;
 use crate::container::{ContainerBackend, ContainerDef, ContainerInfo};
 use crate::readiness::{Proof, ReadinessCheck};
 use crate::resolve::ResolvedInstance;
+use crate::template::{self, Source};
 pub use undo::Journal;
 
 /// Choices of the create that are not part of the instance itself.
@@ -19,6 +20,9 @@ pub use undo::Journal;
 pub struct Choices {
     /// Keep the container when readiness fails, for debugging.
     pub keep_on_failure: bool,
+    /// Let Docker pick the port without trying the engine's default first (a warm-start
+    /// template must not take the port a user's instance is about to want).
+    pub any_port: bool,
 }
 
 /// A created, ready instance.
@@ -40,7 +44,25 @@ pub async fn provision<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Provisioned> {
-    let result = steps(backend, resolved, journal, cancel, progress).await;
+    provision_from(backend, resolved, None, None, choices, journal, cancel, progress).await
+}
+
+/// [`provision`], starting from the data of `source` (a template or snapshot image) when
+/// given: the instance's credentials are applied before the readiness check proves them.
+/// `origin` is recorded as the image holding the instance's state right after create,
+/// which `reset` returns to.
+#[allow(clippy::too_many_arguments)]
+pub async fn provision_from<B: ContainerBackend>(
+    backend: &B,
+    resolved: &ResolvedInstance<'_>,
+    source: Option<&Source>,
+    origin: Option<&str>,
+    choices: Choices,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<Provisioned> {
+    let result = steps(backend, resolved, source, origin, choices, journal, cancel, progress).await;
     match result {
         Ok(done) => Ok(done),
         Err(Failure { error, container }) => {
@@ -73,9 +95,13 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn steps<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
+    source: Option<&Source>,
+    origin: Option<&str>,
+    choices: Choices,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -89,16 +115,22 @@ async fn steps<B: ContainerBackend>(
         .into());
     }
     cancel.check()?;
-    pull::ensure_image(backend, &record.image, progress).await?;
+    if source.is_none() {
+        pull::ensure_image(backend, &record.image, progress).await?;
+    }
     cancel.check()?;
     let mounts = volumes::mounts(backend, record, &r.spec, journal).await?;
+    let mut labels = record.container_labels(Some(journal.owner()));
+    if let Some(origin) = origin {
+        labels.insert(template::key::ORIGIN.into(), origin.to_string());
+    }
     let def = ContainerDef {
         name: record.name.clone(),
-        image: record.image.clone(),
+        image: source.map_or_else(|| record.image.clone(), |s| s.image.clone()),
         env: r.spec.env.clone(),
         entrypoint: r.spec.entrypoint.clone(),
         cmd: r.spec.cmd.clone(),
-        labels: record.container_labels(Some(journal.owner())),
+        labels,
         ports: Vec::new(),
         mounts,
         memory_limit_bytes: r.spec.memory_limit_bytes,
@@ -110,7 +142,9 @@ async fn steps<B: ContainerBackend>(
         ports: &r.spec.ports,
         // 127.0.0.1 locally; all interfaces when clients reach the engine over a network.
         host_ip: backend.client_address().publish_ip(r.publish_all_interfaces),
-        preferred: record.requested_port.or(Some(r.plugin.info().default_port)),
+        preferred: record
+            .requested_port
+            .or((!choices.any_port).then(|| r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
     };
     let id = ports::create_and_start(backend, def, &plan, journal, cancel).await?;
@@ -118,6 +152,11 @@ async fn steps<B: ContainerBackend>(
         error,
         container: Some(record.name.clone()),
     };
+    if let Some(source) = source {
+        template::apply(backend, r, &id, &source.credentials, cancel, progress)
+            .await
+            .map_err(with_container)?;
+    }
     let info = backend
         .inspect_container(&id)
         .await
@@ -167,4 +206,4 @@ pub async fn last_log_lines<B: ContainerBackend>(backend: &B, id: &str, n: usize
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

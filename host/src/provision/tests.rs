@@ -13,9 +13,9 @@ use crate::resolve::{Request, Resolver};
 use std::sync::OnceLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const REDIS_IMAGE: &str = "redis:7";
+pub(crate) const REDIS_IMAGE: &str = "redis:7";
 
-fn registry() -> &'static PluginRegistry {
+pub(crate) fn registry() -> &'static PluginRegistry {
     static REGISTRY: OnceLock<PluginRegistry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
@@ -25,7 +25,7 @@ fn registry() -> &'static PluginRegistry {
 }
 
 /// Answers every connection like a Redis server whose password is `password`.
-async fn fake_redis(password: &'static str) -> u16 {
+pub(crate) async fn fake_redis(password: &'static str) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -55,7 +55,7 @@ async fn fake_redis(password: &'static str) -> u16 {
     port
 }
 
-fn request(args: InstanceArgs) -> Request {
+pub(crate) fn request(args: InstanceArgs) -> Request {
     Request {
         engine_ref: "redis".into(),
         instance: args,
@@ -71,7 +71,7 @@ where
     Resolver::new(config, registry()).instance(req, name, adopt).unwrap()
 }
 
-fn backend() -> FakeBackend {
+pub(crate) fn backend() -> FakeBackend {
     let fake = FakeBackend::new();
     fake.add_image(REDIS_IMAGE, &["/data"]);
     fake
@@ -175,7 +175,16 @@ async fn failed_readiness_undoes_everything_unless_kept_for_debugging() {
     assert!(format!("{err:#}").contains("WRONGPASS"), "{err:#}");
     assert!(fake.containers().is_empty() && fake.volumes().is_empty());
 
-    let err = run(&fake, &r, Choices { keep_on_failure: true }).await.unwrap_err();
+    let err = run(
+        &fake,
+        &r,
+        Choices {
+            keep_on_failure: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(format!("{err:#}").contains("kept container wrongpw"), "{err:#}");
     assert_eq!(fake.containers().len(), 1);
 }

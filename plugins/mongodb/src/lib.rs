@@ -46,6 +46,49 @@ fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
     version_info("mongo", v, tag, aliases)
 }
 
+/// A JavaScript string literal: JSON escaping, plus U+2028/U+2029 (line terminators in
+/// older JavaScript).
+fn js_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The start of a shell script: `db` is the admin database, authenticated as `user`.
+fn login(user: &str, password: &str) -> String {
+    format!(
+        "db = connect('mongodb://127.0.0.1:{PORT}/admin');\ndb.auth({}, {});\n",
+        js_string(user),
+        js_string(password)
+    )
+}
+
+/// `script` run by `mongosh` (the `mongo` shell before 6.0) with no connection of its own.
+fn mongo_shell_step(description: &str, script: String) -> ExecStep {
+    ExecStep {
+        description: description.into(),
+        command: [
+            "sh",
+            "-c",
+            "if command -v mongosh >/dev/null; then exec mongosh --quiet --nodb; else exec mongo --quiet --nodb; fi",
+        ]
+        .map(String::from)
+        .to_vec(),
+        env: Vec::new(),
+        stdin: Some(script.into_bytes()),
+    }
+}
+
 fn check_text(field: &str, value: &str) -> Result<(), PluginError> {
     if value.is_empty() {
         return Err(field_error(field, "must not be empty"));
@@ -147,6 +190,42 @@ impl Engine for Mongodb {
                 startup_timeout_secs: 90,
             },
         })
+    }
+
+    /// Both data directories. `fsync` writes out the journal and data files first, so the
+    /// host's frozen copy holds every acknowledged write (spec level: no server here).
+    fn data_plan(opts: Options) -> Option<DataPlan> {
+        let spec = Self::container_spec(opts).ok()?;
+        let script = format!(
+            "{}db.adminCommand({{ fsync: 1 }});\n",
+            login(&spec.credentials.user, &spec.credentials.password)
+        );
+        Some(DataPlan {
+            paths: spec.data_paths,
+            quiesce: vec![mongo_shell_step("flush to disk (fsync)", script)],
+        })
+    }
+
+    /// As the template's root user: create the wanted root user (or change the password
+    /// when the name is the same), then drop the template's. The whole script goes through
+    /// stdin (`--nodb`, then `connect`), so no password is in argv; every string is a JSON
+    /// literal (spec level: no server here).
+    fn apply_credentials(template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
+        check_text("user", &wanted.user)?;
+        check_text("password", &wanted.password)?;
+        check_database(&wanted.database)?;
+        let (user, pwd) = (js_string(&wanted.user), js_string(&wanted.password));
+        let mut script = login(&template.user, &template.password);
+        if template.user == wanted.user {
+            script.push_str(&format!("db.changeUserPassword({user}, {pwd});\n"));
+        } else {
+            script.push_str(&format!(
+                "db.createUser({{ user: {user}, pwd: {pwd}, roles: [{{ role: 'root', db: 'admin' }}] }});\n\
+                 db.dropUser({});\n",
+                js_string(&template.user)
+            ));
+        }
+        Ok(vec![mongo_shell_step("set the instance's user and password", script)])
     }
 
     fn handshake_start(_ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
@@ -397,6 +476,50 @@ mod tests {
     /// Runs `bytes` through the plugin's `handshake_step`.
     fn judge(bytes: &[u8]) -> HandshakeOutcome {
         Mongodb::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
+    }
+
+    fn creds(user: &str, password: &str, database: &str) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+            database: database.into(),
+        }
+    }
+
+    #[test]
+    fn js_strings_escape_quotes_backslashes_and_line_terminators() {
+        assert_eq!(js_string(r#"a'b"c;--\"#), r#""a'b\"c;--\\""#);
+        assert_eq!(js_string("x\u{2028}\n"), r#""x\u2028\u000a""#);
+    }
+
+    #[test]
+    fn data_plan_flushes_with_the_instance_login_through_stdin() {
+        let plan = Mongodb::data_plan(opts()).unwrap();
+        assert_eq!(plan.paths, [DATA, CONFIG_DATA]);
+        let script = String::from_utf8(plan.quiesce[0].stdin.clone().unwrap()).unwrap();
+        assert!(script.contains(r#"db.auth("root", "pw");"#), "{script}");
+        assert!(script.contains("fsync: 1"), "{script}");
+        assert!(!plan.quiesce[0].command.iter().any(|a| a.contains("pw")));
+    }
+
+    #[test]
+    fn apply_credentials_creates_the_wanted_root_and_drops_the_template_user() {
+        let hostile = "a'b\"c;--";
+        let steps =
+            Mongodb::apply_credentials(creds("dbarena_tpl", "tplpw", "x"), creds(hostile, hostile, "app")).unwrap();
+        let script = String::from_utf8(steps[0].stdin.clone().unwrap()).unwrap();
+        assert!(script.contains(r#"db.auth("dbarena_tpl", "tplpw");"#), "{script}");
+        assert!(
+            script.contains(
+                r#"db.createUser({ user: "a'b\"c;--", pwd: "a'b\"c;--", roles: [{ role: 'root', db: 'admin' }] });"#
+            ),
+            "{script}"
+        );
+        assert!(script.contains(r#"db.dropUser("dbarena_tpl");"#), "{script}");
+        let same = Mongodb::apply_credentials(creds("root", "old", "x"), creds("root", "new", "x")).unwrap();
+        let script = String::from_utf8(same[0].stdin.clone().unwrap()).unwrap();
+        assert!(script.contains(r#"db.changeUserPassword("root", "new");"#), "{script}");
+        assert!(!script.contains("dropUser"), "{script}");
     }
 
     fn opts() -> Options {

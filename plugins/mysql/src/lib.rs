@@ -44,6 +44,16 @@ const MANAGED_ENV: &[&str] = &[
     "MARIADB_DATABASE",
 ];
 
+/// A quoted SQL string (backslash escapes are on by default): `\\` and `'` escaped.
+fn sql_string(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A quoted identifier: backticks doubled.
+fn sql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
     version_info("mysql", v, tag, aliases)
 }
@@ -190,6 +200,65 @@ impl Engine for Mysql {
         })
     }
 
+    /// The data directory; no quiesce steps: every commit is in the redo log the OS holds
+    /// (`innodb_flush_log_at_trx_commit` 1 or 2), so a frozen copy recovers them all.
+    fn data_plan(opts: Options) -> Option<DataPlan> {
+        let spec = Self::container_spec(opts).ok()?;
+        Some(DataPlan {
+            paths: spec.data_paths,
+            quiesce: Vec::new(),
+        })
+    }
+
+    /// One client session as root over the container's socket (the template's root password
+    /// in `MYSQL_PWD`, never in argv): root's password, the wanted database and user (with
+    /// the grants the image gives `MYSQL_USER`), and the template's own user and database
+    /// dropped. `mariadb` is the client of MariaDB 11+, `mysql` that of MySQL.
+    fn apply_credentials(template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
+        check_quotable("user", &wanted.user)?;
+        check_database(&wanted.database)?;
+        check_quotable("password", &wanted.password)?;
+        let pw = sql_string(&wanted.password);
+        let mut sql = String::new();
+        for host in ["%", "localhost"] {
+            sql.push_str(&format!("ALTER USER IF EXISTS 'root'@'{host}' IDENTIFIED BY {pw};\n"));
+        }
+        if template.user != "root" && template.user != wanted.user {
+            sql.push_str(&format!("DROP USER IF EXISTS {}@'%';\n", sql_string(&template.user)));
+        }
+        sql.push_str(&format!(
+            "CREATE DATABASE IF NOT EXISTS {};\n",
+            sql_ident(&wanted.database)
+        ));
+        if template.database != wanted.database {
+            sql.push_str(&format!("DROP DATABASE IF EXISTS {};\n", sql_ident(&template.database)));
+        }
+        if wanted.user != "root" {
+            let user = format!("{}@'%'", sql_string(&wanted.user));
+            sql.push_str(&format!("CREATE USER IF NOT EXISTS {user} IDENTIFIED BY {pw};\n"));
+            sql.push_str(&format!("ALTER USER {user} IDENTIFIED BY {pw};\n"));
+            // `_` and `%` are wildcards in a GRANT's database name, as the image escapes them.
+            let grant_db = wanted.database.replace('_', "\\_").replace('%', "\\%");
+            sql.push_str(&format!("GRANT ALL ON {}.* TO {user};\n", sql_ident(&grant_db)));
+        }
+        sql.push_str("FLUSH PRIVILEGES;\n");
+        Ok(vec![ExecStep {
+            description: "set the instance's user, password and database".into(),
+            command: [
+                "sh",
+                "-c",
+                r#"if command -v mariadb >/dev/null; then exec mariadb "$@"; else exec mysql "$@"; fi"#,
+                "sh",
+                "--protocol=socket",
+                "--user=root",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: vec![("MYSQL_PWD".into(), template.password)],
+            stdin: Some(sql.into_bytes()),
+        }])
+    }
+
     fn handshake_step(ctx: HandshakeContext, _secrets: HandshakeSecrets, received: Vec<u8>) -> HandshakeOutcome {
         mysql::handshake_step(&ctx.credentials, &received)
     }
@@ -277,6 +346,59 @@ mod tests {
             },
             PORT,
         )
+    }
+
+    fn creds(user: &str, password: &str, database: &str) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+            database: database.into(),
+        }
+    }
+
+    #[test]
+    fn data_plan_is_the_data_directory_without_quiesce_steps() {
+        let plan = Mysql::data_plan(opts()).unwrap();
+        assert_eq!(plan.paths, [DATA]);
+        assert!(plan.quiesce.is_empty());
+    }
+
+    #[test]
+    fn sql_quoting_escapes_quotes_backslashes_and_backticks() {
+        assert_eq!(sql_string(r#"a'b"c;--\"#), r#"'a''b"c;--\\'"#);
+        assert_eq!(sql_ident("a`b;--"), "`a``b;--`");
+    }
+
+    #[test]
+    fn apply_credentials_switches_root_user_and_database_without_the_template_password_in_sql() {
+        let steps = Mysql::apply_credentials(
+            creds("dbarena_tpl", "tplpw", "dbarena_tpl"),
+            creds("app_user", "new pw;--", "my_db"),
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 1);
+        let step = &steps[0];
+        assert_eq!(step.env, [("MYSQL_PWD".to_string(), "tplpw".to_string())]);
+        assert!(!step.command.iter().any(|a| a.contains("pw")), "{:?}", step.command);
+        let sql = String::from_utf8(step.stdin.clone().unwrap()).unwrap();
+        assert!(!sql.contains("tplpw"), "{sql}");
+        for line in [
+            "ALTER USER IF EXISTS 'root'@'%' IDENTIFIED BY 'new pw;--';",
+            "ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY 'new pw;--';",
+            "DROP USER IF EXISTS 'dbarena_tpl'@'%';",
+            "CREATE DATABASE IF NOT EXISTS `my_db`;",
+            "DROP DATABASE IF EXISTS `dbarena_tpl`;",
+            "CREATE USER IF NOT EXISTS 'app_user'@'%' IDENTIFIED BY 'new pw;--';",
+            r"GRANT ALL ON `my\_db`.* TO 'app_user'@'%';",
+        ] {
+            assert!(sql.lines().any(|l| l == line), "missing {line} in\n{sql}");
+        }
+        // Root wanted: no extra user; hostile input the image cannot take is refused.
+        let root = Mysql::apply_credentials(creds("t", "x", "t"), creds("root", "p", "app")).unwrap();
+        let sql = String::from_utf8(root[0].stdin.clone().unwrap()).unwrap();
+        assert!(!sql.contains("CREATE USER"), "{sql}");
+        assert!(Mysql::apply_credentials(creds("t", "x", "t"), creds("a'b\"c;--", "p", "app")).is_err());
+        assert!(Mysql::apply_credentials(creds("t", "x", "t"), creds("u", "a'b", "app")).is_err());
     }
 
     /// Runs `bytes` through the plugin's `handshake_step`.

@@ -40,6 +40,40 @@ const MANAGED_ENV: &[&str] = &[
     "PGDATA",
 ];
 
+/// The superuser that exists only while template credentials are replaced.
+const APPLY_HELPER: &str = "dbarena_apply";
+
+/// A quoted SQL identifier: `"` doubled.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A quoted SQL string literal (`standard_conforming_strings` is on since 9.1): `'` doubled.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `sql` run by psql as `user` over the local socket, stopping at the first error.
+fn psql_step(description: &str, user: &str, sql: String) -> ExecStep {
+    ExecStep {
+        description: description.into(),
+        command: [
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--no-psqlrc",
+            "--quiet",
+            "--dbname=postgres",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--username={user}")])
+        .collect(),
+        env: Vec::new(),
+        stdin: Some(sql.into_bytes()),
+    }
+}
+
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
     version_info("postgres", v, tag, aliases)
 }
@@ -165,6 +199,69 @@ impl Engine for Postgres {
                 startup_timeout_secs: 60,
             },
         })
+    }
+
+    /// The data directory. `CHECKPOINT` first writes out the WAL and every dirty page (with
+    /// `synchronous_commit=off` the last commits may otherwise still be in server memory),
+    /// so the frozen copy the host then takes holds every transaction committed before it.
+    fn data_plan(opts: Options) -> Option<DataPlan> {
+        let spec = Self::container_spec(opts).ok()?;
+        let user = spec.credentials.user.clone();
+        Some(DataPlan {
+            paths: spec.data_paths,
+            quiesce: vec![psql_step("checkpoint", &user, "CHECKPOINT;\n".into())],
+        })
+    }
+
+    /// Over the container's unix socket (trusted locally by the image's `pg_hba.conf`): a
+    /// helper superuser renames the template's bootstrap role to the wanted user (the
+    /// bootstrap role cannot be dropped, and a session cannot rename its own role), sets
+    /// its password, renames or drops the template database, and is dropped last.
+    fn apply_credentials(template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
+        check_name("user", &wanted.user)?;
+        check_name("database", &wanted.database)?;
+        if wanted.password.is_empty() || wanted.password.chars().any(char::is_control) {
+            return Err(field_error("password", "must be non-empty without control characters"));
+        }
+        let helper = if wanted.user == APPLY_HELPER {
+            "dbarena_apply_2"
+        } else {
+            APPLY_HELPER
+        };
+        let (tu, td, wu, wd) = (&template.user, &template.database, &wanted.user, &wanted.database);
+        let mut second = String::new();
+        if tu != wu {
+            second.push_str(&format!("ALTER ROLE {} RENAME TO {};\n", ident(tu), ident(wu)));
+        }
+        second.push_str(&format!(
+            "ALTER ROLE {} PASSWORD {};\n",
+            ident(wu),
+            literal(&wanted.password)
+        ));
+        if td != wd {
+            // Rename the template database when the wanted one does not exist yet
+            // (`postgres` always does), else drop it; `\gexec` runs the chosen statement.
+            second.push_str(&format!(
+                "SELECT CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \
+                 THEN format('DROP DATABASE %I', {tdl}) \
+                 ELSE format('ALTER DATABASE %I RENAME TO %I', {tdl}, {wdl}) END \\gexec\n",
+                tdl = literal(td),
+                wdl = literal(wd)
+            ));
+        }
+        Ok(vec![
+            psql_step(
+                "add a helper superuser",
+                tu,
+                format!("CREATE ROLE {} SUPERUSER LOGIN;\n", ident(helper)),
+            ),
+            psql_step("set the instance's user, password and database", helper, second),
+            psql_step(
+                "drop the helper superuser",
+                wu,
+                format!("DROP ROLE {};\n", ident(helper)),
+            ),
+        ])
     }
 
     fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
@@ -454,6 +551,63 @@ mod tests {
             },
             PORT,
         )
+    }
+
+    fn creds(user: &str, password: &str, database: &str) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password: password.into(),
+            database: database.into(),
+        }
+    }
+
+    #[test]
+    fn data_plan_is_the_data_directory_after_a_checkpoint() {
+        let plan = Postgres::data_plan(opts()).unwrap();
+        assert_eq!(plan.paths, [DATA_UP_TO_17]);
+        assert_eq!(plan.quiesce.len(), 1);
+        assert!(plan.quiesce[0].command.contains(&"--username=postgres".to_string()));
+        assert_eq!(plan.quiesce[0].stdin.as_deref(), Some(&b"CHECKPOINT;\n"[..]));
+    }
+
+    #[test]
+    fn apply_credentials_quotes_hostile_names_and_passwords() {
+        let hostile = "a'b\"c;--";
+        let steps = Postgres::apply_credentials(
+            creds("dbarena_tpl", "tplpw", "dbarena_tpl"),
+            creds(hostile, hostile, hostile),
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 3);
+        assert!(steps[0].command.contains(&"--username=dbarena_tpl".to_string()));
+        assert!(steps[1].command.contains(&"--username=dbarena_apply".to_string()));
+        assert!(steps[2].command.contains(&format!("--username={hostile}")));
+        let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
+        assert!(
+            sql.contains(r#"ALTER ROLE "dbarena_tpl" RENAME TO "a'b""c;--";"#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#"ALTER ROLE "a'b""c;--" PASSWORD 'a''b"c;--';"#), "{sql}");
+        assert!(sql.contains(r#"datname = 'a''b"c;--'"#), "{sql}");
+        assert!(!sql.contains("tplpw"), "{sql}");
+        // Pure: the same input gives the same steps.
+        let again = Postgres::apply_credentials(
+            creds("dbarena_tpl", "tplpw", "dbarena_tpl"),
+            creds(hostile, hostile, hostile),
+        )
+        .unwrap();
+        assert_eq!(steps[1].stdin, again[1].stdin);
+    }
+
+    #[test]
+    fn apply_credentials_keeps_what_is_unchanged_and_avoids_the_helper_name() {
+        let steps = Postgres::apply_credentials(creds("t", "x", "postgres"), creds("t", "new", "postgres")).unwrap();
+        let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
+        assert_eq!(sql, "ALTER ROLE \"t\" PASSWORD 'new';\n");
+        let steps = Postgres::apply_credentials(creds("t", "x", "t"), creds("dbarena_apply", "p", "d")).unwrap();
+        assert!(steps[1].command.contains(&"--username=dbarena_apply_2".to_string()));
+        assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "", "d")).is_err());
+        assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "p", "")).is_err());
     }
 
     /// Runs `bytes` through the plugin's `handshake_step` with the test nonce (bytes 0..32).

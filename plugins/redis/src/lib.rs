@@ -148,6 +148,38 @@ impl Engine for Redis {
         ]
     }
 
+    /// `/data`. An ephemeral server keeps everything in memory, so a snapshot first has it
+    /// `SAVE` an RDB file (written atomically, loaded at the next start); with the
+    /// append-only file, written at every command, the host's frozen copy holds it all.
+    fn data_plan(opts: Options) -> Option<DataPlan> {
+        let ephemeral = !opts.persistent && opts.mode == Mode::Fast;
+        let spec = Self::container_spec(opts).ok()?;
+        let quiesce = if ephemeral {
+            vec![ExecStep {
+                description: "save the data set (SAVE)".into(),
+                command: ["redis-cli", "--no-auth-warning", "SAVE"].map(String::from).to_vec(),
+                // The password through the environment, never in argv.
+                env: vec![("REDISCLI_AUTH".into(), spec.credentials.password.clone())],
+                stdin: None,
+            }]
+        } else {
+            Vec::new()
+        };
+        Some(DataPlan {
+            paths: spec.data_paths,
+            quiesce,
+        })
+    }
+
+    /// Nothing to run: the password is `--requirepass` on the server's command line, not in
+    /// the data, so a server started from any data answers only the instance's own.
+    fn apply_credentials(_template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
+        if wanted.password.is_empty() {
+            return Err(field_error("password", "must not be empty"));
+        }
+        Ok(Vec::new())
+    }
+
     /// `AUTH <user> <password>` (the ACL form, Redis 6+) and `PING`, pipelined.
     fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
         let c = &ctx.credentials;
@@ -252,6 +284,31 @@ mod tests {
 
     fn opts() -> Options {
         testing::options("pw")
+    }
+
+    #[test]
+    fn data_plan_saves_an_ephemeral_server_and_stops_an_append_only_one() {
+        let plan = Redis::data_plan(opts()).unwrap();
+        assert_eq!(plan.paths, [DATA]);
+        assert_eq!(plan.quiesce.len(), 1);
+        assert_eq!(plan.quiesce[0].command.last().unwrap(), "SAVE");
+        assert_eq!(plan.quiesce[0].env, [("REDISCLI_AUTH".to_string(), "pw".to_string())]);
+        let durable = Options {
+            persistent: true,
+            ..opts()
+        };
+        assert!(Redis::data_plan(durable).unwrap().quiesce.is_empty());
+    }
+
+    #[test]
+    fn credentials_live_on_the_command_line_so_nothing_is_applied() {
+        let c = |p: &str| Credentials {
+            user: "default".into(),
+            password: p.into(),
+            database: "0".into(),
+        };
+        assert!(Redis::apply_credentials(c("t"), c("a'b\"c;--")).unwrap().is_empty());
+        assert!(Redis::apply_credentials(c("t"), c("")).is_err());
     }
 
     #[test]

@@ -97,6 +97,33 @@ fn check_database(name: &str) -> Result<(), PluginError> {
     }
 }
 
+/// A T-SQL Unicode string literal: `'` doubled.
+fn nstring(value: &str) -> String {
+    format!("N'{}'", value.replace('\'', "''"))
+}
+
+/// A bracketed T-SQL identifier: `]` doubled.
+fn bracket(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+/// `sql` (on stdin) run by `sqlcmd` as `sa` with `password` in `SQLCMDPASSWORD`.
+fn sqlcmd_step(description: &str, password: &str, sql: String) -> ExecStep {
+    ExecStep {
+        description: description.into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "if [ -x /opt/mssql-tools18/bin/sqlcmd ]; then set -- /opt/mssql-tools18/bin/sqlcmd -C; \
+             else set -- /opt/mssql-tools/bin/sqlcmd; fi; \
+             exec \"$@\" -S localhost -U sa -b -i /dev/stdin"
+                .into(),
+        ],
+        env: vec![("SQLCMDPASSWORD".into(), password.into())],
+        stdin: Some(sql.into_bytes()),
+    }
+}
+
 /// The `sqlcmd` readiness command. From 2022 CU14 (and in recent 2019 images) the tools
 /// live in `/opt/mssql-tools18` and need `-C` to trust the self-signed certificate; older
 /// images have `/opt/mssql-tools`. The password comes from `SQLCMDPASSWORD` in the env.
@@ -216,6 +243,43 @@ impl Engine for SqlServer {
                 startup_timeout_secs: 180,
             },
         })
+    }
+
+    /// `/var/opt/mssql`. `sp_flush_log` writes out delayed-durable commits (fast mode) and
+    /// `CHECKPOINT` the dirty pages, so the host's frozen copy holds every commit (spec
+    /// level: no server here).
+    fn data_plan(opts: Options) -> Option<DataPlan> {
+        let spec = Self::container_spec(opts).ok()?;
+        let password = spec.credentials.password.clone();
+        Some(DataPlan {
+            paths: spec.data_paths,
+            quiesce: vec![sqlcmd_step(
+                "flush the log and checkpoint",
+                &password,
+                "EXEC sys.sp_flush_log;\nCHECKPOINT;\n".into(),
+            )],
+        })
+    }
+
+    /// As `sa` with the template's password (`SQLCMDPASSWORD`, never argv): the new `sa`
+    /// password, and the template's database dropped (the readiness probe creates the
+    /// wanted one). Spec level: no server here.
+    fn apply_credentials(template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
+        check_password(&wanted.password)?;
+        check_database(&wanted.database)?;
+        let mut sql = format!("ALTER LOGIN [sa] WITH PASSWORD = {};\n", nstring(&wanted.password));
+        if !template.database.eq_ignore_ascii_case(&wanted.database)
+            && !["master", "model", "msdb", "tempdb"]
+                .iter()
+                .any(|s| template.database.eq_ignore_ascii_case(s))
+        {
+            sql.push_str(&format!(
+                "IF DB_ID({}) IS NOT NULL DROP DATABASE {};\n",
+                nstring(&template.database),
+                bracket(&template.database)
+            ));
+        }
+        Ok(vec![sqlcmd_step("set the sa password", &template.password, sql)])
     }
 
     fn handshake_start(_ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
@@ -466,6 +530,49 @@ mod tests {
     /// Runs `bytes` through the plugin's `handshake_step`.
     fn judge(bytes: &[u8]) -> HandshakeOutcome {
         SqlServer::handshake_step(ctx(), testing::secrets(), bytes.to_vec())
+    }
+
+    #[test]
+    fn tsql_quoting_doubles_quotes_and_brackets() {
+        assert_eq!(nstring(r#"a'b"c;--"#), r#"N'a''b"c;--'"#);
+        assert_eq!(bracket("a]b;--"), "[a]]b;--]");
+    }
+
+    #[test]
+    fn apply_credentials_sets_sa_through_stdin_and_drops_the_template_database() {
+        let c = |password: &str, database: &str| Credentials {
+            user: "sa".into(),
+            password: password.into(),
+            database: database.into(),
+        };
+        let steps = SqlServer::apply_credentials(c("Tpl-Passw0rd", "tpl]db"), c("New'Passw0rd\"x", "app")).unwrap();
+        let step = &steps[0];
+        assert_eq!(step.env, [("SQLCMDPASSWORD".to_string(), "Tpl-Passw0rd".to_string())]);
+        assert!(!step.command.iter().any(|a| a.contains("Passw0rd")));
+        let sql = String::from_utf8(step.stdin.clone().unwrap()).unwrap();
+        assert!(
+            sql.contains(r#"ALTER LOGIN [sa] WITH PASSWORD = N'New''Passw0rd"x';"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("IF DB_ID(N'tpl]db') IS NOT NULL DROP DATABASE [tpl]]db];"),
+            "{sql}"
+        );
+        let keep = SqlServer::apply_credentials(c("Tpl-Passw0rd", "master"), c("New-Passw0rd1", "app")).unwrap();
+        assert!(
+            !String::from_utf8(keep[0].stdin.clone().unwrap())
+                .unwrap()
+                .contains("DROP")
+        );
+        assert!(SqlServer::apply_credentials(c("Tpl-Passw0rd", "x"), c("weak", "app")).is_err());
+    }
+
+    #[test]
+    fn data_plan_flushes_the_log_before_the_frozen_copy() {
+        let plan = SqlServer::data_plan(opts()).unwrap();
+        assert_eq!(plan.paths, [DATA]);
+        let sql = String::from_utf8(plan.quiesce[0].stdin.clone().unwrap()).unwrap();
+        assert!(sql.contains("sp_flush_log") && sql.contains("CHECKPOINT"), "{sql}");
     }
 
     fn opts() -> Options {

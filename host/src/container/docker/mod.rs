@@ -18,7 +18,7 @@ use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status
 use super::endpoint::{self, ClientAddress, EngineEndpoint};
 use super::{
     BackendError, ContainerBackend, ContainerDef, ContainerInfo, ExecOutput, ExecRequest, FileUpload, ImageInfo,
-    ImageRef, LogLine, MAX_EXEC_OUTPUT_BYTES, PullProgress, Result, State, VolumeInfo,
+    ImageRef, LabelledImage, LogLine, MAX_EXEC_OUTPUT_BYTES, PullProgress, Result, State, VolumeInfo,
 };
 use bollard::Docker;
 use bollard::exec::StartExecResults;
@@ -274,6 +274,88 @@ impl ContainerBackend for DockerBackend {
             ))),
             Err(e) => Err(map_err(e, Subject::Image(image))),
         }
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match retry(|| self.docker.inspect_image(image)).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(map_err(e, Subject::Image(image))),
+        }
+    }
+
+    async fn list_labelled_images(&self, labels: &[String]) -> Result<Vec<LabelledImage>> {
+        let filters: HashMap<String, Vec<String>> = [("label".to_string(), labels.to_vec())].into();
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let images = retry(|| self.docker.list_images(Some(options.clone())))
+            .await
+            .map_err(|e| map_err(e, Subject::None))?;
+        Ok(images
+            .into_iter()
+            .map(|i| LabelledImage {
+                id: i.id,
+                labels: i.labels.into_iter().collect(),
+                created: i.created,
+                size_bytes: i.size.max(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn commit_container(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<String> {
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
+            .container(id)
+            .pause(false)
+            .build();
+        let config = bollard::models::ContainerConfig {
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .commit_container(options, config)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let tar = self
+            .docker
+            .download_from_container(from, Some(options))
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        // The archive's top entry is the directory itself: unpack it in its parent.
+        let parent = match path.trim_end_matches('/').rsplit_once('/') {
+            Some(("", _)) | None => "/".to_string(),
+            Some((parent, _)) => parent.to_string(),
+        };
+        let options = UploadToContainerOptionsBuilder::default().path(&parent).build();
+        self.docker
+            .upload_to_container(to, Some(options), bollard::body_try_stream(tar))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(to)))
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
+        let result = if paused {
+            self.docker.pause_container(id).await
+        } else {
+            self.docker.unpause_container(id).await
+        };
+        result.map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(new_name)
+            .build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
     }
 
     async fn create_container(&self, def: &ContainerDef) -> Result<String> {

@@ -1,0 +1,141 @@
+//! Warm starts in `create`: start from the template of the instance's key when there is
+//! one, else start cold and make the template alongside, for the next create.
+
+use super::{Source, data_plan, find, make, template_credentials_choices, template_key};
+use crate::cancel::Cancel;
+use crate::container::ContainerBackend;
+use crate::output::{escape, warn};
+use crate::provision::{self, Choices, Journal, Provisioned, pull};
+use crate::resolve::{Request, ResolvedInstance, Resolver};
+
+/// How a create may use templates.
+#[derive(Debug, Clone)]
+pub struct WarmChoice {
+    /// `--from`: the data of this snapshot, not a template.
+    pub from: Option<Source>,
+    /// `--cold`: neither use nor make a template.
+    pub cold: bool,
+    /// The instance reattaches persistent data: that data is served as is.
+    pub adopting: bool,
+}
+
+/// Provisions `r` from its template when one exists (falling back to a cold start, and
+/// discarding the template, when starting from it fails); otherwise cold, making the
+/// template at the same time.
+#[allow(clippy::too_many_arguments)]
+pub async fn provision<B: ContainerBackend>(
+    backend: &B,
+    resolver: &Resolver<'_>,
+    request: &Request,
+    r: &ResolvedInstance<'_>,
+    warm: &WarmChoice,
+    choices: Choices,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<Provisioned> {
+    let cold = || provision::provision(backend, r, choices, journal, cancel, progress);
+    if let Some(from) = &warm.from {
+        return provision::provision_from(
+            backend,
+            r,
+            Some(from),
+            Some(&from.image),
+            choices,
+            journal,
+            cancel,
+            progress,
+        )
+        .await;
+    }
+    if warm.cold || warm.adopting {
+        return cold().await;
+    }
+    let plan = match data_plan(r) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return cold().await,
+        Err(e) => {
+            warn(format_args!("{}: no warm start: {e:#}", r.record.name));
+            return cold().await;
+        }
+    };
+    pull::ensure_image(backend, &r.record.image, progress).await?;
+    let Some(key) = template_key(backend, r, &plan).await? else {
+        return cold().await;
+    };
+    if let Some(source) = find(backend, &key).await? {
+        progress("starting from template".into());
+        match provision::provision_from(
+            backend,
+            r,
+            Some(&source),
+            Some(&source.image),
+            choices,
+            journal,
+            cancel,
+            progress,
+        )
+        .await
+        {
+            Ok(done) => return Ok(done),
+            Err(e) if cancel.is_cancelled() => return Err(e),
+            Err(e) => {
+                warn(format_args!(
+                    "{}: starting from template {} failed; discarding it and starting cold: {}",
+                    r.record.name,
+                    short(&source.image),
+                    escape(&format!("{e:#}"))
+                ));
+                discard(backend, &source).await;
+                return cold().await;
+            }
+        }
+    }
+    let Some(twin) = twin(resolver, request, r) else {
+        return cold().await;
+    };
+    let (done, made) = tokio::join!(cold(), make(backend, &twin, &key, &plan, cancel));
+    if let Err(e) = made
+        && !cancel.is_cancelled()
+    {
+        warn(format_args!(
+            "{}: could not make a warm-start template (creates stay cold): {}",
+            r.record.name,
+            escape(&format!("{e:#}"))
+        ));
+    }
+    done
+}
+
+/// Removes a template that did not work (one in use by a container stays until pruned).
+async fn discard<B: ContainerBackend>(backend: &B, source: &Source) {
+    if let Err(e) = backend.remove_image(&source.image).await {
+        tracing::info!("template {} not removed: {e}", source.image);
+    }
+}
+
+/// `r` as the template is made: the same request with credentials no instance uses.
+fn twin<'a>(resolver: &Resolver<'a>, request: &Request, r: &ResolvedInstance<'a>) -> Option<ResolvedInstance<'a>> {
+    let token: u32 = rand::random();
+    let name = format!("dbarena-template-{token:08x}");
+    for (user, database) in template_credentials_choices() {
+        let mut req = request.clone();
+        req.instance.user = user.or_else(|| request.instance.user.clone());
+        req.instance.database = database.or_else(|| request.instance.database.clone());
+        req.instance.password = None;
+        req.port = None;
+        req.publish_all_interfaces = false;
+        if let Ok(mut twin) = resolver.instance(&req, &name, None) {
+            twin.record.image = r.record.image.clone();
+            twin.spec.image = r.record.image.clone();
+            return Some(twin);
+        }
+    }
+    None
+}
+
+/// An image id's short form, as `docker images` shows it.
+pub fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
