@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod container;
+pub mod exit;
 pub mod instance;
 pub mod output;
 pub mod paths;
