@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "dbarena", version, about = "Real, ready-to-use databases in seconds")]
+#[command(after_long_help = crate::exit::help())]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -275,6 +276,19 @@ pub struct ListArgs {
     /// Include stopped instances.
     #[arg(short, long)]
     pub all: bool,
+
+    /// Print instance names only, one per line.
+    #[arg(short, long, conflicts_with_all = ["json", "format", "wide"])]
+    pub quiet: bool,
+
+    /// Every column in full (host, image, URL), whatever the terminal width.
+    #[arg(short, long, conflicts_with_all = ["json", "format"])]
+    pub wide: bool,
+
+    /// One line per instance from a template of JSON field names in braces, e.g.
+    /// '{name} {port} {url}' (the fields of `list --json`).
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "json")]
+    pub format: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -22,6 +22,7 @@ pub mod cli_ext;
 pub mod commands;
 pub mod config;
 pub mod container;
+pub mod exit;
 pub mod instance;
 pub mod output;
 pub mod paths;

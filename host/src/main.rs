@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // The chain may carry plugin or server text: never raw control characters.
             eprintln!("error: {}", dbarena::output::escape(&format!("{err:#}")));
-            ExitCode::FAILURE
+            ExitCode::from(dbarena::exit::FAILURE)
         }
     }
 }
@@ -21,7 +21,9 @@ fn init_tracing(verbose: u8) {
         0 => "warn",
         1 => "dbarena=info",
         2 => "dbarena=debug",
-        _ => "trace",
+        // Our traces and the Docker client's; wasmtime/cranelift compile traces and the
+        // HTTP stack stay at warn (RUST_LOG brings them back).
+        _ => "warn,dbarena=trace,bollard=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -29,5 +31,7 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // No colour codes in files, pipes and CI logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

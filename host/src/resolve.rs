@@ -56,6 +56,53 @@ fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `--env` keys are checked here, before the plugin sees them: a key that is no
+/// environment variable name is an error naming the flag (with the engine's closest
+/// declared setting); a key the engine does not declare is a warning listing the ones it
+/// does (engines may pass other keys on, e.g. any `REDIS_<NAME>`, so it is not refused).
+fn check_env_keys(plugin: &Plugin, extra: &[(String, String)]) -> anyhow::Result<()> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = plugin
+        .settings()
+        .map(|s| s.into_iter().map(|s| s.name).collect())
+        .unwrap_or_default();
+    let near = |key: &str| {
+        let squashed = key.to_ascii_uppercase().replace('-', "_");
+        known
+            .iter()
+            .filter(|k| k.ends_with(&squashed) || strsim::damerau_levenshtein(k, &squashed) <= 2)
+            .map(|k| format!("; did you mean {k}?"))
+            .next()
+            .unwrap_or_default()
+    };
+    let listed = if known.is_empty() {
+        String::new()
+    } else {
+        format!(" (known: {})", known.join(", "))
+    };
+    for (key, _) in extra {
+        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            bail!(
+                "invalid --env '{}': the key must be a variable name (letters, digits, '_'){}{listed}",
+                key.escape_debug(),
+                near(key)
+            );
+        }
+        if !known.is_empty() && !known.contains(key) {
+            crate::output::warn(format_args!(
+                "--env {key}: not a setting {} declares{}{listed}; passed on as is",
+                plugin.id(),
+                near(key)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The flag a plugin's error field corresponds to, for messages that name what to fix.
 fn flag_of(field: &str) -> String {
     match field {
@@ -228,6 +275,7 @@ impl<'a> Resolver<'a> {
             memory_limit_bytes: self.memory(&engine, args.memory.as_deref())?,
             extra: parse_env(&args.env)?,
         };
+        check_env_keys(plugin, &options.extra)?;
         if let Some(data) = adopt {
             check_adoptable(data, &engine, &version, args)?;
             options.user = Some(data.credentials.user.clone());

@@ -11,9 +11,9 @@ impl Signals {
     pub fn install() -> Self {
         let mut streams = Vec::new();
         for (kind, code) in [
-            (SignalKind::interrupt(), 130u8),
-            (SignalKind::terminate(), 143),
-            (SignalKind::hangup(), 129),
+            (SignalKind::interrupt(), crate::exit::SIGINT),
+            (SignalKind::terminate(), crate::exit::SIGTERM),
+            (SignalKind::hangup(), crate::exit::SIGHUP),
         ] {
             match signal(kind) {
                 Ok(s) => streams.push((s, code)),

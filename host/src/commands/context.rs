@@ -54,12 +54,26 @@ impl<B: ContainerBackend> Context<B> {
 
     /// The dbarena container called `name`; anything else is refused.
     pub async fn managed(&self, name: &str) -> anyhow::Result<Managed> {
-        let info = self.backend.inspect_container(name).await.map_err(|e| match e {
-            crate::container::BackendError::NotFound(_) => {
-                anyhow::anyhow!("no instance named '{name}' (see `dbarena list --all`)")
+        let info = match self.backend.inspect_container(name).await {
+            Ok(info) => info,
+            Err(crate::container::BackendError::NotFound(_)) => {
+                let known: Vec<String> = self
+                    .backend
+                    .list_containers(&[record::managed_filter()])
+                    .await
+                    .map(|all| all.into_iter().map(|c| c.name).collect())
+                    .unwrap_or_default();
+                let hint = match did_you_mean(name, &known) {
+                    Some(close) => format!("did you mean '{close}'? "),
+                    None => String::new(),
+                };
+                bail!(
+                    "no instance named '{}' ({hint}see `dbarena list --all`)",
+                    crate::output::escape(name)
+                );
             }
-            e => e.into(),
-        })?;
+            Err(e) => return Err(e.into()),
+        };
         if !record::is_managed(&info.labels) {
             bail!("container '{name}' was not created by dbarena; refusing to touch it");
         }
@@ -157,5 +171,29 @@ impl<B: ContainerBackend> Context<B> {
         let status = self.status_of(m).await;
         let plugin = self.registry.get(&m.record.engine).ok().map(|e| &e.plugin);
         Instance::from_container(&m.info, &m.record, plugin, status, self.backend.client_address())
+    }
+}
+
+/// The known name closest to `name`, when it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.as_str())
+}
+
+#[cfg(test)]
+mod did_you_mean_tests {
+    #[test]
+    fn a_typo_finds_the_instance_and_nonsense_finds_nothing() {
+        let known = vec!["dbarena-postgres-16-a3f9".to_string(), "cache".to_string()];
+        assert_eq!(
+            super::did_you_mean("dbarena-postgres-16-a3f8", &known),
+            Some("dbarena-postgres-16-a3f9")
+        );
+        assert_eq!(super::did_you_mean("cahce", &known), Some("cache"));
+        assert_eq!(super::did_you_mean("zzzz", &known), None);
     }
 }

@@ -21,7 +21,7 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
         let resolved = resolver.existing(&managed.record, args.timeout)?;
         targets.push((managed, resolved));
     }
-    let progress = Progress::new(args.json);
+    let progress = Progress::new();
     let cancel = Cancel::default();
     let results = join_all(targets.iter().map(|(m, resolved)| {
         let bar = progress.line(&m.record.name);
@@ -32,12 +32,14 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
             let result = async {
                 if restart {
                     bar.set_message("restarting");
-                    ctx.backend
-                        .restart_container(&m.info.id, Duration::from_secs(10))
-                        .await?;
+                    if let Err(e) = ctx.backend.restart_container(&m.info.id, Duration::from_secs(10)).await {
+                        return Err(crate::provision::ports::start_error(&ctx.backend, &m.record.name, e).await);
+                    }
                 } else if m.info.state != State::Running {
                     bar.set_message("starting");
-                    ctx.backend.start_container(&m.info.id).await?;
+                    if let Err(e) = ctx.backend.start_container(&m.info.id).await {
+                        return Err(crate::provision::ports::start_error(&ctx.backend, &m.record.name, e).await);
+                    }
                 }
                 // Ports Docker chose can change across restarts: read them again.
                 let info = ctx.backend.inspect_container(&m.info.id).await?;

@@ -6,6 +6,7 @@ use crate::container::{ContainerBackend, State};
 use crate::instance::Instance;
 use crate::output::{escape, print_json, table};
 use futures_util::future::join_all;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> anyhow::Result<ExitCode> {
@@ -19,6 +20,18 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
             instances.push(Instance::orphaned(&orphan.record, orphan.volumes));
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    if args.quiet {
+        for i in &instances {
+            println!("{}", i.name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(template) = &args.format {
+        for i in &instances {
+            println!("{}", fill(template, i)?);
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if args.json {
         print_json(&instances)?;
@@ -35,22 +48,159 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = table(["NAME", "ENGINE", "VERSION", "STATUS", "PORT", "UPTIME", "PERSISTENT"]);
-    for i in &instances {
-        t.add_row([
-            i.name.clone(),
-            i.engine.clone(),
-            i.version.clone(),
-            i.status.to_string(),
-            i.port.map(|p| format!("{}:{p}", i.host)).unwrap_or_else(|| "-".into()),
-            i.uptime_secs
-                .map(|s| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64)).to_string())
-                .unwrap_or_else(|| "-".into()),
-            if i.persistent { "yes".into() } else { "no".into() },
-        ]);
-    }
-    println!("{t}");
+    // Only a terminal has a width; piped tables are never cut.
+    let width = (!args.wide && std::io::stdout().is_terminal())
+        .then(|| terminal_size::terminal_size().map(|(w, _)| w.0 as usize))
+        .flatten();
+    print!("{}", render(&instances, args.wide, width));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `list` table: plain columns two spaces apart (no borders, so nothing wraps
+/// mid-cell). The narrow form shows the port alone when clients reach it on this
+/// machine's loopback and a compact uptime; when `width` is still exceeded it drops
+/// UPTIME, then DATA, and as a last resort shortens names with an ellipsis, saying so.
+pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> String {
+    let mut header = vec!["NAME", "ENGINE", "STATUS", "PORT", "UPTIME", "DATA"];
+    if wide {
+        header.extend(["IMAGE", "URL"]);
+    }
+    let mut rows: Vec<Vec<String>> = instances
+        .iter()
+        .map(|i| {
+            let port = match i.port {
+                None => "-".to_string(),
+                Some(p) if !wide && (i.host == "127.0.0.1" || i.host == "localhost") => p.to_string(),
+                Some(p) if i.host.contains(':') => format!("[{}]:{p}", i.host),
+                Some(p) => format!("{}:{p}", i.host),
+            };
+            let uptime = i.uptime_secs.map(|s| s.max(0) as u64);
+            let mut row = vec![
+                i.name.clone(),
+                format!("{} {}", i.engine, i.version),
+                i.status.to_string(),
+                port,
+                match uptime {
+                    None => "-".into(),
+                    Some(s) if wide => humantime::format_duration(std::time::Duration::from_secs(s)).to_string(),
+                    Some(s) => compact_duration(s),
+                },
+                if i.persistent { "volume" } else { "temp" }.to_string(),
+            ];
+            if wide {
+                row.push(i.image.clone());
+                row.push(escape(i.url.as_deref().unwrap_or("-")).into_owned());
+            }
+            row
+        })
+        .collect();
+    let mut note = "";
+    if let Some(width) = width {
+        for drop in ["UPTIME", "DATA"] {
+            if line_width(&header, &rows) <= width {
+                break;
+            }
+            let at = header.iter().position(|h| *h == drop).expect("known column");
+            header.remove(at);
+            rows.iter_mut().for_each(|r| {
+                r.remove(at);
+            });
+        }
+        let over = line_width(&header, &rows).saturating_sub(width);
+        if over > 0 {
+            let names = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+            let keep = names.saturating_sub(over).max(8);
+            for r in &mut rows {
+                if r[0].chars().count() > keep {
+                    r[0] = r[0].chars().take(keep - 1).chain(['…']).collect();
+                }
+            }
+            note = "(names shortened to fit; `list --wide` or `list -q` shows them in full)\n";
+        }
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for cells in std::iter::once(header.iter().map(|h| h.to_string()).collect::<Vec<_>>()).chain(rows) {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(note);
+    out
+}
+
+fn line_width(header: &[&str], rows: &[Vec<String>]) -> usize {
+    let widths = (0..header.len()).map(|c| {
+        rows.iter()
+            .map(|r| r[c].chars().count())
+            .chain([header[c].len()])
+            .max()
+            .unwrap_or(0)
+    });
+    widths.sum::<usize>() + 2 * header.len().saturating_sub(1)
+}
+
+/// `45s`, `12m`, `3h`, `2d`: the largest whole unit, as `docker ps` rounds.
+fn compact_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `template` with each `{field}` replaced by that field of the instance's JSON form
+/// (strings bare, null empty, others as JSON). Unknown fields are an error naming the
+/// known ones; `{{` and `}}` are literal braces.
+pub fn fill(template: &str, instance: &Instance) -> anyhow::Result<String> {
+    let value = serde_json::to_value(instance)?;
+    let fields = value.as_object().expect("an instance serialises as an object");
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        let Some(end) = tail.find('}').filter(|_| tail.starts_with('{')) else {
+            anyhow::bail!(
+                "--format: unmatched brace in '{}' (write {{{{ or }}}} for a literal one)",
+                escape(template)
+            );
+        };
+        let key = tail[1..end].trim();
+        // Optional fields are left out of the JSON when unknown: empty here, not an error.
+        let optional = key == "server_version";
+        match fields.get(key).or(optional.then_some(&serde_json::Value::Null)) {
+            Some(serde_json::Value::String(s)) => out.push_str(&escape(s)),
+            Some(serde_json::Value::Null) => {}
+            Some(v) => out.push_str(&escape(&v.to_string())),
+            None => anyhow::bail!(
+                "--format: unknown field '{}'; known fields: {}",
+                escape(key),
+                fields.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {
@@ -114,4 +264,71 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fill, render};
+    use crate::instance::{Instance, Status};
+
+    fn instance(name: &str, engine: &str, version: &str, port: u16) -> Instance {
+        Instance {
+            name: name.into(),
+            engine: engine.into(),
+            version: version.into(),
+            status: Status::Healthy,
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            user: "u".into(),
+            password: "p".into(),
+            database: "d".into(),
+            url: Some(format!("postgres://u:p@127.0.0.1:{port}/d")),
+            env: Default::default(),
+            shell: Vec::new(),
+            connection_forms: Vec::new(),
+            persistent: false,
+            mode: "fast".into(),
+            image: format!("{engine}:{version}"),
+            container_id: "0123456789abcdef".into(),
+            volumes: Vec::new(),
+            created_at: None,
+            started_at: None,
+            uptime_secs: Some(7_300),
+            plugin_version: "0.3.0".into(),
+            server_version: None,
+        }
+    }
+
+    #[test]
+    fn the_default_table_fits_80_columns_without_cutting_generated_names() {
+        let rows = [
+            instance("dbarena-sqlserver-2022-a3f9", "sqlserver", "2022", 32786),
+            instance("dbarena-postgres-16-0b1c", "postgres", "16", 32801),
+        ];
+        let out = render(&rows, false, Some(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.contains("dbarena-sqlserver-2022-a3f9  sqlserver 2022"), "{out}");
+        assert!(out.contains(" 32786 ") && !out.contains("127.0.0.1:"), "{out}");
+        assert!(out.contains(" 2h "), "{out}");
+        assert!(!out.contains('…'), "{out}");
+    }
+
+    #[test]
+    fn long_names_are_shortened_on_narrow_terminals_and_full_with_wide() {
+        let rows = [instance(&"n".repeat(64), "postgres", "16", 5432)];
+        let out = render(&rows, false, Some(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.contains('…') && out.contains("--wide"), "{out}");
+        let wide = render(&rows, true, None);
+        assert!(wide.contains(&"n".repeat(64)) && wide.contains("127.0.0.1:5432") && wide.contains("URL"));
+    }
+
+    #[test]
+    fn format_fills_fields_and_names_unknown_ones() {
+        let i = instance("a", "redis", "7", 6379);
+        assert_eq!(fill("{name} {port} {server_version}{{x}}", &i).unwrap(), "a 6379 {x}");
+        let err = fill("{nmae}", &i).unwrap_err().to_string();
+        assert!(err.contains("unknown field 'nmae'") && err.contains("name, "), "{err}");
+        assert!(fill("{name", &i).is_err());
+    }
 }

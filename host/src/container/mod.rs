@@ -205,6 +205,14 @@ pub trait ContainerBackend: Send + Sync {
         &endpoint::LOCAL
     }
 
+    /// A port free right now on `host_ip` of the engine's machine, so that a port dbarena
+    /// picks is fixed in the container's binding and survives stop/start (a port left to
+    /// Docker is chosen again at every start). `None` when this process cannot tell (a
+    /// remote engine): Docker then chooses.
+    fn free_host_port(&self, _host_ip: &str) -> Option<u16> {
+        None
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool>;
     /// Pulls `image`, reporting per-layer progress.
     async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;

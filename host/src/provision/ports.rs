@@ -1,8 +1,10 @@
 //! Creating and starting the container with its client port published.
 //!
 //! The engine's default port is tried first; when anything holds it (another dbarena,
-//! another program) and the user did not ask for it explicitly, Docker picks a free port.
-//! Docker does the binding, so two concurrent creates cannot race for the same port.
+//! another program) and the user did not ask for it explicitly, a free port is chosen and
+//! fixed in the container's binding, so it stays the instance's across stop/start (for a
+//! remote engine, where this machine cannot see free ports, Docker picks one, with a
+//! warning). Docker does the binding: a port taken meanwhile is a conflict, retried.
 
 use super::undo::Journal;
 use crate::cancel::Cancel;
@@ -64,14 +66,47 @@ pub async fn create_and_start<B: ContainerBackend>(
                         plan.host_ip
                     );
                 }
-                tracing::info!(
-                    "port {} is taken; letting Docker choose one",
-                    host_port.map(|p| p.to_string()).unwrap_or_else(|| "(chosen)".into())
-                );
-                host_port = None;
+                let taken = host_port.map(|p| p.to_string()).unwrap_or_else(|| "(chosen)".into());
+                host_port = backend.free_host_port(plan.host_ip);
+                match host_port {
+                    Some(p) => tracing::info!("port {taken} is taken; using free port {p}"),
+                    None => crate::output::warn(format_args!(
+                        "{}: port {taken} is taken; the engine picks another, which can change when the \
+                         instance is stopped and started (pass --port to fix it)",
+                        def.name
+                    )),
+                }
             }
             Err(e) => return Err(anyhow::Error::new(e).context(format!("starting container {}", def.name))),
         }
     }
     bail!("could not publish a port for {} after {ATTEMPTS} attempts", def.name)
+}
+
+/// A port conflict when `instance` starts again, saying which port and, when it can be
+/// found, what holds it: a container (a dbarena instance or not) publishing it, else a
+/// program on the engine's machine. Other errors pass through.
+pub async fn start_error<B: ContainerBackend>(backend: &B, instance: &str, e: BackendError) -> anyhow::Error {
+    let BackendError::PortInUse { port: Some(port), .. } = e else {
+        return e.into();
+    };
+    let holder = backend
+        .list_containers(&[])
+        .await
+        .ok()
+        .and_then(|all| {
+            all.into_iter()
+                .find(|c| c.name != instance && c.ports.iter().any(|p| p.host_port == port))
+        })
+        .map(|c| match crate::instance::record::instance_name(&c.labels) {
+            Some(_) => format!("dbarena instance '{}'", c.name),
+            None => format!("container '{}'", c.name),
+        });
+    let holder = holder.unwrap_or_else(|| {
+        format!("another program on the engine's machine (`ss -ltnp 'sport = :{port}'` shows which)")
+    });
+    anyhow::anyhow!(
+        "its port {port} is in use by {}; stop that, or destroy and create the instance again for a new port",
+        crate::output::escape(&holder)
+    )
 }

@@ -232,6 +232,17 @@ impl ContainerBackend for DockerBackend {
         &self.client
     }
 
+    /// Only for an engine on this machine (its unix socket), whose ports are this
+    /// machine's: the kernel names a free ephemeral port, released at once. A race with
+    /// another program is a port conflict at start, which `create` retries.
+    fn free_host_port(&self, host_ip: &str) -> Option<u16> {
+        if !matches!(self.endpoint, Some(EngineEndpoint::Unix(_))) {
+            return None;
+        }
+        let listener = std::net::TcpListener::bind((host_ip, 0)).ok()?;
+        listener.local_addr().ok().map(|a| a.port())
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match retry(|| self.docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
