@@ -22,3 +22,4 @@ pub mod resolve;
 pub mod scaffold;
 pub mod signals;
 pub mod steps;
+pub mod tenant;

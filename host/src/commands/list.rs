@@ -20,9 +20,18 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    let tenants = crate::tenant::ops::views(ctx).await?;
     if args.json {
-        print_json(&instances)?;
+        // One array: instances, then tenants (`"kind": "tenant"`).
+        let mut all = serde_json::to_value(&instances)?;
+        if let Some(items) = all.as_array_mut() {
+            items.extend(tenants.iter().filter_map(|t| serde_json::to_value(t).ok()));
+        }
+        print_json(&all)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if !tenants.is_empty() {
+        print_tenants(&tenants);
     }
     if instances.is_empty() {
         println!(
@@ -51,6 +60,21 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
+    let mut t = table(["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"]);
+    for v in tenants {
+        t.add_row([
+            v.name.clone(),
+            v.server.clone(),
+            format!("{} {}", v.engine, v.version),
+            v.status.clone(),
+            escape(&v.database).into_owned(),
+            escape(v.url.as_deref().unwrap_or("-")).into_owned(),
+        ]);
+    }
+    println!("{t}\n");
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {

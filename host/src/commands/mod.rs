@@ -1,7 +1,7 @@
 //! One module per command; each turns parsed arguments into work and output.
 
 mod bench;
-mod context;
+pub(crate) mod context;
 mod create;
 pub(crate) mod destroy;
 mod engines;
@@ -11,6 +11,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod plugin;
+mod shared;
 
 use crate::cli::{Cli, Command};
 use crate::paths;
