@@ -176,6 +176,11 @@ pub struct SharedArgs {
     /// Image of the shared server's pooler, when it is first started (with --shared).
     #[arg(long, value_name = "REF", requires = "shared")]
     pub pooler_image: Option<String>,
+
+    /// The shared server to use or start (default: dbarena-shared-ENGINE-VERSION), to keep
+    /// groups of tenants apart (with --shared).
+    #[arg(long, value_name = "NAME", requires = "shared")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]

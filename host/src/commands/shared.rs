@@ -36,6 +36,7 @@ pub async fn create<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> 
     let choice = PoolerChoice {
         pool_mode: args.shared.pool_mode.clone(),
         image: args.shared.pooler_image.clone(),
+        server: args.shared.server.clone(),
     };
     let report = |m: String| bar.set_message(escape(&m).into_owned());
     let work = ops::create(

@@ -28,6 +28,8 @@ const POOL_MODE: &str = "io.dbarena.pooler.pool-mode";
 pub struct PoolerChoice {
     pub pool_mode: Option<String>,
     pub image: Option<String>,
+    /// `--server`: the shared server's name instead of the default one.
+    pub server: Option<String>,
 }
 
 /// A running, ready shared server and its pooler (when the engine uses one).
@@ -61,8 +63,23 @@ pub async fn ensure<'c, B: ContainerBackend>(
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<(Shared, &'c Plugin)> {
     let (plugin, version) = resolver.engine_version(engine_ref)?;
-    let name = server_name(plugin.id(), &version);
+    let name = match &choice.server {
+        Some(name) => {
+            crate::instance::validate_name(name)
+                .map_err(|_| anyhow::anyhow!("invalid --server '{}'", name.escape_debug()))?;
+            name.clone()
+        }
+        None => server_name(plugin.id(), &version),
+    };
     let server = server(ctx, resolver, engine_ref, &name, journal, cancel, progress).await?;
+    if server.record.engine != plugin.id() || server.record.version != version {
+        bail!(
+            "shared server {name} runs {} {}, not {} {version}",
+            server.record.engine,
+            server.record.version,
+            plugin.id()
+        );
+    }
     let pooler = pooler(ctx, resolver, plugin, &server, choice, journal, cancel, progress).await?;
     Ok((Shared { server, pooler }, plugin))
 }
@@ -76,7 +93,11 @@ async fn server<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Managed> {
-    if ctx.backend.inspect_container(name).await.is_err() {
+    // The winner of a race for the name may briefly remove and re-create its container
+    // (its preferred port was taken), so a loser looks again before trying itself.
+    let mut attempts = 0;
+    while ctx.backend.inspect_container(name).await.is_err() {
+        attempts += 1;
         let request = Request {
             engine_ref: engine_ref.to_string(),
             ..Default::default()
@@ -84,15 +105,37 @@ async fn server<B: ContainerBackend>(
         let mut r = resolver.instance(&request, name, None)?;
         r.record.role = Some(ROLE_SHARED_SERVER.into());
         progress(format!("starting shared server {name}"));
-        if let Err(e) = provision::provision(&ctx.backend, &r, Choices::default(), journal, cancel, progress).await {
-            // Another process won the race for the name: use its server.
+        let Err(e) = provision::provision(&ctx.backend, &r, Choices::default(), journal, cancel, progress).await else {
+            break;
+        };
+        let mut taken = false;
+        for _ in 0..20 {
             match ctx.backend.inspect_container(name).await {
-                Ok(info) if record::owner(&info.labels) != Some(journal.owner()) => {}
-                _ => return Err(e.context(format!("starting shared server {name}"))),
+                Ok(info) if record::owner(&info.labels) != Some(journal.owner()) => {
+                    taken = true;
+                    break;
+                }
+                Ok(_) => break,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+        if !taken && attempts >= 3 {
+            return Err(e.context(format!("starting shared server {name}")));
+        }
     }
-    let m = ctx.managed(name).await?;
+    // A server another process just made may not be started yet (or be re-made on
+    // another port): wait for it to run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let m = loop {
+        match ctx.managed(name).await {
+            Ok(m) if m.info.state == State::Created && m.info.started_at.is_none() && Instant::now() < deadline => {}
+            Ok(m) => break m,
+            Err(_) if Instant::now() < deadline => {}
+            Err(e) => return Err(e),
+        }
+        cancel.check()?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     if !is_shared_server(&m.record) {
         bail!("instance '{name}' exists but is not a shared server; destroy or rename it");
     }
