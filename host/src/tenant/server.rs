@@ -128,7 +128,9 @@ async fn server<B: ContainerBackend>(
     let deadline = Instant::now() + Duration::from_secs(60);
     let m = loop {
         match ctx.managed(name).await {
-            Ok(m) if m.info.state == State::Created && m.info.started_at.is_none() && Instant::now() < deadline => {}
+            Ok(m)
+                if ((m.info.state == State::Created && m.info.started_at.is_none()) || m.info.state == State::Removing)
+                    && Instant::now() < deadline => {}
             Ok(m) => break m,
             Err(_) if Instant::now() < deadline => {}
             Err(e) => return Err(e),
