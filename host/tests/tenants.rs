@@ -32,13 +32,13 @@ fn tenant_name(base: &str, i: usize) -> String {
     format!("{base}_{}_{i}", std::process::id())
 }
 
-fn create_tenant(arena: &Arena, server: &str, name: &str, extra: &[&str]) -> Value {
+fn create_tenant(arena: &Arena, records: &Cleanup, server: &str, name: &str, extra: &[&str]) -> Value {
     let mut cleanup_args = vec![
         "create", "postgres", "--shared", "--server", server, "--name", name, "--json",
     ];
     cleanup_args.extend_from_slice(extra);
     // Recorded before the create: a failed test still removes the record.
-    arena.track(&format!("dbarena-tenant-{name}"));
+    records.volume(&format!("dbarena-tenant-{name}"));
     arena.json(&cleanup_args)
 }
 
@@ -66,12 +66,13 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
     if !docker_available("twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_one_at_a_time") {
         return;
     }
+    let records = Cleanup::default();
     let arena = arena();
     let server = server(&arena, "shared");
     let names: Vec<String> = (0..20).map(|i| tenant_name("pt", i)).collect();
     for n in &names {
         // Tenant records are volumes named after the tenant.
-        arena.track(&format!("dbarena-tenant-{n}"));
+        records.volume(&format!("dbarena-tenant-{n}"));
         let _ = docker(&["volume", "rm", "-f", &format!("dbarena-tenant-{n}")]);
     }
     // 20 processes at once, none of which finds the server: they race to start it.
@@ -79,8 +80,8 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         let handles: Vec<_> = names
             .iter()
             .map(|n| {
-                let (arena, server) = (&arena, &server);
-                s.spawn(move || create_tenant(arena, server, n, &["--max-connections", "5"]))
+                let (arena, server, records) = (&arena, &server, &records);
+                s.spawn(move || create_tenant(arena, records, server, n, &["--max-connections", "5"]))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -145,8 +146,8 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         })
     };
     let extra = tenant_name("px", 0);
-    arena.track(&format!("dbarena-tenant-{extra}"));
-    let x = create_tenant(&arena, &server, &extra, &[]);
+    records.volume(&format!("dbarena-tenant-{extra}"));
+    let x = create_tenant(&arena, &records, &server, &extra, &[]);
     assert_eq!(psql(x["url"].as_str().unwrap(), "SELECT 1"), "1");
 
     // Destroy drops exactly one tenant: its sessions, database and role.
@@ -193,6 +194,7 @@ fn tenant_flags_are_checked_and_a_failed_create_leaves_nothing() {
     if !docker_available("tenant_flags_are_checked_and_a_failed_create_leaves_nothing") {
         return;
     }
+    let records = Cleanup::default();
     let arena = arena();
     let err = arena.fails(&["create", "postgres", "--shared", "--name", "Bad-Name"]);
     assert!(err.contains("--name 'Bad-Name'"), "{err}");
@@ -204,7 +206,7 @@ fn tenant_flags_are_checked_and_a_failed_create_leaves_nothing() {
     // the pooler, as it was the first use) is removed again.
     let server = server(&arena, "badpool");
     let name = tenant_name("bp", 0);
-    arena.track(&format!("dbarena-tenant-{name}"));
+    records.volume(&format!("dbarena-tenant-{name}"));
     let err = arena.fails(&[
         "create",
         "postgres",

@@ -129,7 +129,8 @@ async fn server<B: ContainerBackend>(
     let m = loop {
         match ctx.managed(name).await {
             Ok(m)
-                if ((m.info.state == State::Created && m.info.started_at.is_none()) || m.info.state == State::Removing)
+                if ((m.info.state == State::Created && m.info.started_at.is_none())
+                    || m.info.state == State::Removing)
                     && Instant::now() < deadline => {}
             Ok(m) => break m,
             Err(_) if Instant::now() < deadline => {}
