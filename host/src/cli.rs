@@ -220,6 +220,35 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     pub instance: InstanceArgs,
+
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+/// `create --shared`: a tenant (database and role of its own) on a shared server.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SharedArgs {
+    /// Create a tenant on the shared server of the engine and version (started on first
+    /// use, with a connection pooler in front) instead of a server of its own.
+    #[arg(long)]
+    pub shared: bool,
+
+    /// The tenant's connection limit (with --shared).
+    #[arg(long, value_name = "N", requires = "shared", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Pooling of the shared server's pooler, when it is first started (with --shared).
+    #[arg(long, value_name = "MODE", requires = "shared", value_parser = ["session", "transaction"])]
+    pub pool_mode: Option<String>,
+
+    /// Image of the shared server's pooler, when it is first started (with --shared).
+    #[arg(long, value_name = "REF", requires = "shared")]
+    pub pooler_image: Option<String>,
+
+    /// The shared server to use or start (default: dbarena-shared-ENGINE-VERSION), to keep
+    /// groups of tenants apart (with --shared).
+    #[arg(long, value_name = "NAME", requires = "shared")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +298,10 @@ pub struct DestroyArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+
+    /// Also drop the tenants of a shared server being destroyed.
+    #[arg(long)]
+    pub cascade: bool,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub version: Option<String>,
     pub timeout: Option<u64>,
     pub memory: Option<String>,
+    /// Image of the connection pooler in front of a shared server (`--pooler-image`).
+    pub pooler_image: Option<String>,
 }
 
 impl Config {

@@ -35,3 +35,4 @@ pub mod scaffold;
 pub mod signals;
 pub mod steps;
 pub mod template;
+pub mod tenant;

@@ -301,6 +301,7 @@ impl<'a> Resolver<'a> {
             // No ports: an engine without a network protocol (validation allows it).
             container_port: spec.ports.first().copied().unwrap_or(0),
             created_at: chrono::Utc::now().to_rfc3339(),
+            role: None,
         };
         Ok(ResolvedInstance {
             plugin,

@@ -5,6 +5,7 @@
 #   dbarena-test/postgres:15  (+ :latest)   PostgreSQL 15
 #   dbarena-test/mysql:mariadb-10.11        MariaDB 10.11 behind the mysql image contract
 #   dbarena-test/redis:7                    Redis 7
+#   dbarena-test/pgbouncer:1.18             PgBouncer 1.18 (the pooler of shared servers)
 #
 # One `debootstrap --variant=minbase --include=<all packages>` rootfs is
 # created, pruned, and imported three times (`tar | docker import --change ...`)
@@ -21,7 +22,7 @@
 #                      else http://deb.debian.org/debian)
 #   DEBOOTSTRAP_CACHE  .deb cache dir ("" disables; default /var/cache/dbarena-test-images/debs)
 #   FORCE_REBUILD=1    ignore the recipe labels
-#   IMAGES="redis mysql"  build only these (default: postgres mysql redis)
+#   IMAGES="redis mysql"  build only these (default: postgres mysql redis pgbouncer)
 #   KEEP_ROOTFS=1      (debugging) keep the customized rootfs and print its path
 #   ROOTFS_FROM=DIR    (debugging) import from an already customized rootfs
 #                      instead of running debootstrap
@@ -33,8 +34,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SUITE=bookworm
 LABEL_KEY=dbarena.test.recipe
-PACKAGES=postgresql,mariadb-server,mariadb-client,redis-server,redis-tools
-read -r -a IMAGES <<<"${IMAGES:-postgres mysql redis}"
+PACKAGES=postgresql,mariadb-server,mariadb-client,redis-server,redis-tools,pgbouncer
+read -r -a IMAGES <<<"${IMAGES:-postgres mysql redis pgbouncer}"
 DEBOOTSTRAP_CACHE="${DEBOOTSTRAP_CACHE-/var/cache/dbarena-test-images/debs}"
 START=$SECONDS
 
@@ -55,6 +56,7 @@ tags_of() {
     postgres) echo "dbarena-test/postgres:15 dbarena-test/postgres:latest" ;;
     mysql) echo "dbarena-test/mysql:mariadb-10.11 dbarena-test/mariadb:10.11" ;;
     redis) echo "dbarena-test/redis:7" ;;
+    pgbouncer) echo "dbarena-test/pgbouncer:1.18" ;;
     *) die "unknown image $1" ;;
   esac
 }
@@ -64,10 +66,12 @@ exclude_pkgs_of() {
   local pg="postgresql-15 postgresql-client-15"
   local maria="mariadb-server mariadb-server-core mariadb-client mariadb-client-core galera-4"
   local redis="redis-server redis-tools"
+  local bouncer="pgbouncer"
   case "$1" in
-    postgres) echo "$maria $redis" ;;
-    mysql) echo "$pg $redis" ;;
-    redis) echo "$pg $maria" ;;
+    postgres) echo "$maria $redis $bouncer" ;;
+    mysql) echo "$pg $redis $bouncer" ;;
+    redis) echo "$pg $maria $bouncer" ;;
+    pgbouncer) echo "$pg $maria $redis" ;;
   esac
 }
 
@@ -107,6 +111,17 @@ WORKDIR /data
 EXPOSE 6379
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
 CMD ["redis-server"]
+EOF
+      ;;
+    pgbouncer)
+      # As edoburu/pgbouncer: runs as postgres; the config is a file the caller provides.
+      cat <<EOF
+ENV PATH=$BASE_PATH
+ENV LANG=C.UTF-8
+USER postgres
+EXPOSE 6432
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+CMD ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]
 EOF
       ;;
   esac
@@ -274,6 +289,12 @@ customize_rootfs() {
   # Redis: data dir
   $SUDO mkdir -p "$ROOTFS/data"
   in_root chown redis:redis /data
+
+  # PgBouncer: no Debian sample config; the pooler's config is written into the
+  # container by whoever runs it.
+  $SUDO rm -f "$ROOTFS/etc/pgbouncer/pgbouncer.ini" "$ROOTFS/etc/pgbouncer/userlist.txt"
+  $SUDO mkdir -p "$ROOTFS/etc/pgbouncer"
+  in_root chown postgres:postgres /etc/pgbouncer
 
   # Slim down: apt caches and lists, docs, man pages, translations, logs.
   $SUDO rm -rf "$ROOTFS"/var/cache/apt/* "$ROOTFS"/var/lib/apt/lists/* \

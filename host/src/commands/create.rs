@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    if args.shared.shared {
+        return super::shared::create(ctx, args).await;
+    }
     if args.engines.len() > 1 {
         for (flag, set) in [
             ("--name", args.name.is_some()),

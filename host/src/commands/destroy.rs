@@ -14,6 +14,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
+    let Some(args) = crate::tenant::ops::destroy_command(ctx, args).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let args = &args;
     let volumes_by_instance = ctx.volumes_by_instance().await?;
     let mut containers: Vec<Managed> = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -59,7 +63,15 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
             ));
         }
         match ctx.backend.remove_container(&m.info.id).await {
-            Ok(()) => println!("destroyed {}", m.record.name),
+            Ok(()) => {
+                println!("destroyed {}", m.record.name);
+                if let Some(pooler) = crate::tenant::server::pooler_of(&ctx.backend, &m.record.name).await
+                    && let Err(e) = ctx.backend.remove_container(&pooler.id).await
+                {
+                    eprintln!("error: {}: {e}", pooler.name);
+                    failed = true;
+                }
+            }
             Err(e) => {
                 eprintln!("error: {}: {e}", m.record.name);
                 failed = true;

@@ -86,7 +86,16 @@ fn line(format: EnvFormat, key: &str, value: &str) -> String {
 async fn instances<B: ContainerBackend>(ctx: &Context<B>, names: &[String]) -> anyhow::Result<Vec<Instance>> {
     let mut out = Vec::new();
     for name in names {
-        let m = ctx.managed(name).await?;
+        let m = match ctx.managed(name).await {
+            Ok(m) => m,
+            Err(e) => match crate::tenant::ops::find_view(ctx, name).await? {
+                Some(t) => {
+                    out.push(crate::tenant::ops::as_instance(&t)?);
+                    continue;
+                }
+                None => return Err(e),
+            },
+        };
         let i = ctx.instance(&m).await;
         if i.port.is_none() {
             bail!("{name} is not running (start it with `dbarena start {name}`)");

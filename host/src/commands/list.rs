@@ -21,9 +21,10 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    let tenants = crate::tenant::ops::views(ctx).await?;
     if args.quiet {
-        for i in &instances {
-            println!("{}", i.name);
+        for name in instances.iter().map(|i| &i.name).chain(tenants.iter().map(|t| &t.name)) {
+            println!("{name}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -34,8 +35,16 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {
-        print_json(&instances)?;
+        // One array: instances, then tenants (`"kind": "tenant"`).
+        let mut all = serde_json::to_value(&instances)?;
+        if let Some(items) = all.as_array_mut() {
+            items.extend(tenants.iter().filter_map(|t| serde_json::to_value(t).ok()));
+        }
+        print_json(&all)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if !tenants.is_empty() {
+        print_tenants(&tenants);
     }
     if instances.is_empty() {
         println!(
@@ -118,6 +127,13 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
             note = "(names shortened to fit; `list --wide` or `list -q` shows them in full)\n";
         }
     }
+    let mut out = columns(&header, rows);
+    out.push_str(note);
+    out
+}
+
+/// Plain columns two spaces apart, left-aligned, a header line first.
+fn columns(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()
@@ -137,7 +153,6 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    out.push_str(note);
     out
 }
 
@@ -201,6 +216,23 @@ pub fn fill(template: &str, instance: &Instance) -> anyhow::Result<String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
+    let rows: Vec<Vec<String>> = tenants
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                v.server.clone(),
+                format!("{} {}", v.engine, v.version),
+                v.status.clone(),
+                escape(&v.database).into_owned(),
+                escape(v.url.as_deref().unwrap_or("-")).into_owned(),
+            ]
+        })
+        .collect();
+    println!("{}", columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows));
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 mod bench;
 mod completions;
 mod config;
-mod context;
+pub(crate) mod context;
 mod create;
 pub(crate) mod destroy;
 mod engines;
@@ -14,6 +14,7 @@ mod list;
 mod logs;
 mod plugin;
 mod snapshot;
+mod shared;
 
 use crate::cli::{Cli, Command};
 use crate::paths;

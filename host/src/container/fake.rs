@@ -124,6 +124,7 @@ impl FakeContainer {
             started_at: self.started_at,
             ports: self.ports.clone(),
             volumes: self.volumes.clone(),
+            ip_address: (self.state == State::Running).then(|| "10.88.0.2".to_string()),
         }
     }
 

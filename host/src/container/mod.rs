@@ -94,6 +94,9 @@ pub struct ContainerInfo {
     pub ports: Vec<PublishedPort>,
     /// Names of the volumes mounted (named and anonymous).
     pub volumes: Vec<String>,
+    /// The container's address on its (first) network, where other containers reach it
+    /// (a pooler its server); only from inspect, `None` when not running.
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -38,7 +38,12 @@ mod key {
     pub const OWNER: &str = "io.dbarena.owner";
     /// Volume only: the data path the volume is mounted at.
     pub const DATA_PATH: &str = "io.dbarena.data-path";
+    /// What the instance is for beyond itself: `shared-server` (tenants live on it).
+    pub const ROLE: &str = "io.dbarena.role";
 }
+
+/// [`InstanceRecord::role`] of a shared server, which holds tenants.
+pub const ROLE_SHARED_SERVER: &str = "shared-server";
 
 /// The label filter that selects every dbarena object.
 pub fn managed_filter() -> String {
@@ -95,6 +100,9 @@ pub struct InstanceRecord {
     pub container_port: u16,
     /// RFC 3339.
     pub created_at: String,
+    /// What the instance is for beyond itself ([`ROLE_SHARED_SERVER`]); `None`: an
+    /// ordinary instance. Added without a record version bump: older readers ignore it.
+    pub role: Option<String>,
 }
 
 /// Why labels could not be read as a record.
@@ -161,6 +169,9 @@ impl InstanceRecord {
         if let Some(owner) = owner {
             labels.insert(key::OWNER.into(), owner.into());
         }
+        if let Some(role) = &self.role {
+            labels.insert(key::ROLE.into(), role.clone());
+        }
         labels
     }
 
@@ -222,6 +233,7 @@ impl InstanceRecord {
                 .parse()
                 .map_err(|_| RecordError::Invalid(key::CONTAINER_PORT))?,
             created_at: get(key::CREATED_AT).to_string(),
+            role: Some(get(key::ROLE).to_string()).filter(|r| !r.is_empty()),
         })
     }
 
@@ -268,6 +280,7 @@ pub(crate) mod tests {
             requested_port: Some(15432),
             container_port: 5432,
             created_at: "2026-11-22T07:00:00+00:00".into(),
+            role: None,
         }
     }
 

@@ -16,6 +16,8 @@ use dbarena_plugin_sdk::prelude::*;
 use dbarena_plugin_sdk::protocols::scram;
 use md5::{Digest, Md5};
 
+mod tenant;
+
 pub struct Postgres;
 
 const PORT: u16 = 5432;
@@ -344,6 +346,18 @@ impl Engine for Postgres {
             });
         }
         forms
+    }
+
+    fn tenant_steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+        tenant::steps(server, t, action)
+    }
+
+    fn tenant_connection(pooled: Option<Endpoint>, direct: Endpoint) -> ConnectionInfo {
+        tenant::connection(pooled, direct, |at| Self::connection(at.clone()).url)
+    }
+
+    fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> {
+        tenant::pooler(req)
     }
 }
 

@@ -94,11 +94,14 @@ pub(super) fn info_from_inspect(c: ContainerInspectResponse) -> ContainerInfo {
         ContainerStateStatusEnum::STOPPING => State::Running,
         ContainerStateStatusEnum::EMPTY => State::Unknown,
     });
-    let ports = c
-        .network_settings
-        .and_then(|n| n.ports)
-        .map(published_ports)
-        .unwrap_or_default();
+    let network = c.network_settings.unwrap_or_default();
+    // Per network, as Docker and Podman both report it (the default bridge is one).
+    let ip_address = network.networks.as_ref().and_then(|n| {
+        n.values()
+            .filter_map(|n| n.ip_address.clone())
+            .find(|ip| !ip.is_empty())
+    });
+    let ports = network.ports.map(published_ports).unwrap_or_default();
     ContainerInfo {
         id: c.id.unwrap_or_default(),
         name: c
@@ -114,6 +117,7 @@ pub(super) fn info_from_inspect(c: ContainerInspectResponse) -> ContainerInfo {
         started_at: state.started_at.as_deref().and_then(parse_started_at),
         ports,
         volumes: volume_names(c.mounts.unwrap_or_default()),
+        ip_address,
     }
 }
 
@@ -164,6 +168,7 @@ pub(super) fn info_from_summary(c: ContainerSummary) -> ContainerInfo {
         started_at: None,
         ports,
         volumes: volume_names(c.mounts.unwrap_or_default()),
+        ip_address: None,
     }
 }
 

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Benchmark tenants on a shared server (`dbarena create postgres --shared`).
+
+Measured in one run, on the local test images (PostgreSQL 15 + PgBouncer 1.18):
+
+  create / destroy   median (min/max) of `dbarena create --shared` and `dbarena destroy TENANT`
+                     on a running shared server (target: <= 150 ms each), each verified with a
+                     query through the pooled URL
+  concurrency        50 tenants created by 10 concurrent processes (5 each): failures and
+                     distinct names (target: 50/50, no failure)
+  memory             server + pooler memory (docker stats) per tenant with the 50 tenants
+                     (each with one idle pooled session open), against one dedicated instance
+                     (`dbarena create postgres`) measured the same way
+
+Python 3.11, standard library only. Cleans up everything it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DBARENA = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target") / "release" / "dbarena"
+CONFIG = """
+[engines.postgres]
+image = "dbarena-test/postgres"
+version = "15"
+pooler-image = "dbarena-test/pgbouncer:1.18"
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[tenant_bench] {msg}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, dbarena: Path, config: Path, server: str):
+        self.dbarena, self.config, self.server = dbarena, config, server
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ, DBARENA_CONFIG=str(self.config))
+        p = subprocess.run([str(self.dbarena), *args], env=env, capture_output=True, text=True, timeout=300)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"dbarena {' '.join(args)} failed: {p.stderr.strip()[-2000:]}")
+        return p
+
+    def create(self, name: str) -> dict:
+        out = self.run("create", "postgres", "--shared", "--server", self.server, "--name", name, "--json")
+        return json.loads(out.stdout)
+
+
+def timed(f):
+    t = time.perf_counter()
+    r = f()
+    return time.perf_counter() - t, r
+
+
+def query(url: str) -> str:
+    p = subprocess.run(["psql", url, "-XtAc", "SELECT 1"], capture_output=True, text=True)
+    if p.returncode != 0:
+        log(f"query failed: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+def mem_bytes(container: str) -> int:
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("/")[0].strip()
+    units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "kB": 1000, "MB": 10**6, "GB": 10**9}
+    for unit in sorted(units, key=len, reverse=True):
+        if out.endswith(unit):
+            return int(float(out[: -len(unit)]) * units[unit])
+    raise ValueError(out)
+
+
+def fmt(seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return f"median {statistics.median(ms):.0f} ms (min {min(ms):.0f}, max {max(ms):.0f}, n={len(ms)})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=11, help="create/destroy pairs timed")
+    ap.add_argument("--dbarena", type=Path, default=DEFAULT_DBARENA)
+    args = ap.parse_args()
+    subprocess.run(["bash", str(REPO_ROOT / "tests/images/build.sh")], check=True, capture_output=True)
+    tag = f"{os.getpid()}"
+    tmp = tempfile.TemporaryDirectory()
+    config = Path(tmp.name) / "config.toml"
+    config.write_text(CONFIG)
+    b = Bench(args.dbarena, config, f"bench-shared-{tag}")
+    dedicated = f"bench-dedicated-{tag}"
+    sessions = []
+    try:
+        log("first use: starting the shared server and its pooler")
+        first, _ = timed(lambda: b.create(f"b{tag}_first"))
+        log(f"first tenant (server + pooler start) {first * 1000:.0f} ms")
+
+        creates, destroys = [], []
+        for i in range(args.runs):
+            name = f"b{tag}_t{i}"
+            t, tenant = timed(lambda: b.create(name))
+            creates.append(t)
+            assert query(tenant["url"]) == "1"
+            t, _ = timed(lambda: b.run("destroy", name))
+            destroys.append(t)
+
+        log("50 tenants by 10 concurrent processes")
+        def worker(w: int) -> list:
+            results = []
+            for j in range(5):
+                try:
+                    results.append(b.create(f"b{tag}_c{w}_{j}"))
+                except Exception as e:  # counted, not fatal
+                    results.append(e)
+            return results
+        t_conc, results = timed(lambda: [r for rs in ThreadPoolExecutor(10).map(worker, range(10)) for r in rs])
+        ok = [r for r in results if isinstance(r, dict)]
+        failures = [r for r in results if not isinstance(r, dict)]
+        for f in failures[:3]:
+            log(f"failure: {f}")
+        names = {r["name"] for r in ok}
+        working = sum(1 for r in ok if query(r["url"]) == "1")
+
+        # One idle pooled session per tenant, as apps hold.
+        for r in ok:
+            sessions.append(subprocess.Popen(["psql", r["url"], "-Xq"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL))
+        time.sleep(2)
+        shared_mem = mem_bytes(b.server) + mem_bytes(f"{b.server}-pooler")
+        tenants_now = len(ok) + 1
+        log("one dedicated instance for comparison")
+        env = dict(os.environ, DBARENA_CONFIG=str(config))
+        d = json.loads(subprocess.run([str(args.dbarena), "create", "postgres", "--name", dedicated, "--json"],
+                                      env=env, capture_output=True, text=True, check=True).stdout)[0]
+        s = subprocess.Popen(["psql", d["url"], "-Xq"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        sessions.append(s)
+        time.sleep(2)
+        dedicated_mem = mem_bytes(dedicated)
+
+        per_tenant = shared_mem / tenants_now
+        print("tenant benchmark (PostgreSQL 15 + PgBouncer 1.18, local test images)")
+        print(f"  tenant create    {fmt(creates)}   target <= 150 ms")
+        print(f"  tenant destroy   {fmt(destroys)}   target <= 150 ms")
+        print(f"  concurrency      {len(ok)}/50 created by 10 processes in {t_conc:.1f} s, "
+              f"{len(failures)} failures, {len(names)} distinct names, {working} answering through the pooler")
+        print(f"  memory           shared server + pooler {shared_mem / 2**20:.1f} MiB for {tenants_now} tenants "
+              f"= {per_tenant / 2**20:.2f} MiB per tenant")
+        print(f"                   one dedicated instance {dedicated_mem / 2**20:.1f} MiB "
+              f"= {dedicated_mem / per_tenant:.1f}x a tenant")
+        return 0 if not failures and len(names) == 50 else 1
+    finally:
+        for s in sessions:
+            s.kill()
+        b.run("destroy", b.server, "--cascade", check=False)
+        b.run("destroy", dedicated, check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
