@@ -232,7 +232,10 @@ fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
             ]
         })
         .collect();
-    println!("{}", columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows));
+    println!(
+        "{}",
+        columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows)
+    );
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {

@@ -13,8 +13,8 @@ mod lifecycle;
 mod list;
 mod logs;
 mod plugin;
-mod snapshot;
 mod shared;
+mod snapshot;
 
 use crate::cli::{Cli, Command};
 use crate::paths;

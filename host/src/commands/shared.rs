@@ -29,7 +29,7 @@ pub async fn create<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> 
         }
     }
     let mut signals = crate::signals::Signals::install();
-    let progress = Progress::new(args.json);
+    let progress = Progress::new();
     let bar = progress.line(args.name.as_deref().unwrap_or("tenant"));
     let journal = Journal::new();
     let cancel = Cancel::default();

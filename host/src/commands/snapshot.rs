@@ -52,7 +52,7 @@ pub async fn snapshot<B: ContainerBackend>(ctx: &Context<B>, args: SnapshotArgs)
     let managed = ctx.managed(&name).await?;
     let resolver = ctx.resolver()?;
     let r = resolver.existing(&managed.record, None)?;
-    let progress = Progress::new(false);
+    let progress = Progress::new();
     let bar = progress.line(&name);
     let cancel = Cancel::default();
     let started = Instant::now();
@@ -155,7 +155,7 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
     let resolver = ctx.resolver()?;
     let r = resolver.existing(&managed.record, args.timeout)?;
     let source = snapshot::reset_source(&ctx.backend, &managed.info, &managed.record, args.tag.as_deref()).await?;
-    let progress = Progress::new(args.json);
+    let progress = Progress::new();
     let bar = progress.line(&args.name);
     let cancel = Cancel::default();
     let journal = Journal::new();
