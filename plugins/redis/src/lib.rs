@@ -160,6 +160,40 @@ impl Engine for Redis {
         judge_replies(&received)
     }
 
+    /// `redis-cli` reads the password from `REDISCLI_AUTH` (never argv), the user from
+    /// `--user`. Query text on stdin is one command a line; `-e` makes an error reply exit
+    /// non-zero.
+    fn client(at: Endpoint) -> ClientCommands {
+        let c = &at.credentials;
+        let base = |extra: &[&str]| -> Vec<String> {
+            let mut argv: Vec<String> = vec!["redis-cli".into(), "--user".into(), c.user.clone()];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            argv.extend(["-n".into(), c.database.clone()]);
+            argv
+        };
+        let step = |description: &str, command: Vec<String>| ExecStep {
+            description: description.into(),
+            command,
+            env: vec![("REDISCLI_AUTH".into(), c.password.clone())],
+            stdin: None,
+        };
+        let port = at.port.to_string();
+        ClientCommands {
+            host_shell: Some(base(&["-h", &at.host, "-p", &port])),
+            container_shell: step("redis-cli", base(&[])),
+            query: Some(step("query", base(&["-e"]))),
+        }
+    }
+
+    /// Redis has no init directory: `*.redis` files (one command a line) go through the
+    /// query runner.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: None,
+            suffixes: vec![".redis".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         let url = format!(
@@ -370,5 +404,40 @@ mod tests {
             credentials: ctx().credentials,
         });
         assert_eq!(v6.url, "redis://default:s3cr%20et@[::1]:6379/0");
+    }
+
+    #[test]
+    fn clients_authenticate_with_the_password_in_env() {
+        let client = Redis::client(Endpoint {
+            host: "127.0.0.1".into(),
+            port: 6390,
+            credentials: Credentials {
+                user: "default".into(),
+                password: "s3cr3t".into(),
+                database: "0".into(),
+            },
+        });
+        assert_eq!(
+            client.host_shell.unwrap(),
+            [
+                "redis-cli",
+                "--user",
+                "default",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                "6390",
+                "-n",
+                "0"
+            ]
+        );
+        let query = client.query.unwrap();
+        for step in [&client.container_shell, &query] {
+            assert!(!step.command.iter().any(|a| a.contains("s3cr3t")), "{:?}", step.command);
+            assert_eq!(step.env, vec![("REDISCLI_AUTH".to_string(), "s3cr3t".to_string())]);
+        }
+        assert!(query.command.contains(&"-e".to_string()));
+        let init = Redis::init_support().unwrap();
+        assert_eq!((init.directory, init.suffixes), (None, vec![".redis".to_string()]));
     }
 }

@@ -568,4 +568,3 @@ mod tests {
         assert!(!has_labels(None, &f(&["a"])));
     }
 }
-
