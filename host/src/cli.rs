@@ -45,6 +45,14 @@ pub enum Command {
     Env(EnvArgs),
     /// Print an instance's connection URL.
     Url(UrlArgs),
+    /// Open an interactive client on an instance (the host's client when installed).
+    Shell(ShellArgs),
+    /// Run a command inside an instance's container.
+    Exec(ExecArgs),
+    /// Run a query or command through the engine's client and print the result.
+    Query(QueryArgs),
+    /// Create databases, run a command with their connection variables, then destroy them.
+    Run(RunArgs),
     /// Pull, list or prune the images engines use.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -333,4 +341,61 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    pub name: String,
+
+    /// Use the client inside the container even when the host has one.
+    #[arg(long)]
+    pub container: bool,
+
+    /// Extra arguments for the client, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub name: String,
+
+    /// Keep stdin open and forward it to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    pub name: String,
+
+    /// The query (SQL, or a command for engines without SQL); read from stdin when absent.
+    #[arg(value_name = "TEXT", conflicts_with = "file")]
+    pub text: Option<String>,
+
+    /// Read the query from a file.
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+
+    /// Keep the instances after the command ends.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The command to run with every instance's variables in its environment, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }

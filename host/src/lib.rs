@@ -8,6 +8,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod container;

@@ -20,6 +20,47 @@ use std::time::{Duration, Instant};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let mut signals = crate::signals::Signals::install();
+    let (instances, failures) = match create_all(ctx, &args, &mut signals).await? {
+        Created::Done { instances, failures } => (instances, failures),
+        Created::Interrupted(code) => return Ok(ExitCode::from(code)),
+    };
+    if args.json {
+        print_json(&instances)?;
+    } else {
+        for i in &instances {
+            print_connection(i);
+        }
+    }
+    for f in &failures {
+        eprintln!("error: {}", escape(f));
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What [`create_all`] made.
+pub(crate) enum Created {
+    /// The instances that are ready, and one message per engine that failed (having left
+    /// nothing behind).
+    Done {
+        instances: Vec<Instance>,
+        failures: Vec<String>,
+    },
+    /// A signal stopped the work and everything made was removed; the exit code for it.
+    Interrupted(u8),
+}
+
+/// Resolves and provisions every engine of `args` in parallel, with progress on stderr.
+/// A signal from `signals` undoes everything made so far. Shared by `create` and `run`.
+pub(crate) async fn create_all<B: ContainerBackend>(
+    ctx: &Context<B>,
+    args: &CreateArgs,
+    signals: &mut crate::signals::Signals,
+) -> anyhow::Result<Created> {
     if args.engines.len() > 1 {
         for (flag, set) in [
             ("--name", args.name.is_some()),
@@ -31,8 +72,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             }
         }
     }
-    let mut signals = crate::signals::Signals::install();
-    let resolved = resolve_all(ctx, &args).await?;
+    let resolved = resolve_all(ctx, args).await?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
@@ -77,7 +117,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             } else {
                 eprintln!("interrupted; could not remove: {}", left.join(", "));
             }
-            return Ok(ExitCode::from(code));
+            return Ok(Created::Interrupted(code));
         }
     };
     for journal in &journals {
@@ -117,21 +157,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             Err(e) => failures.push(format!("{}: {e:#}", r.record.name)),
         }
     }
-    if args.json {
-        print_json(&instances)?;
-    } else {
-        for i in &instances {
-            print_connection(i);
-        }
-    }
-    for f in &failures {
-        eprintln!("error: {}", escape(f));
-    }
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(Created::Done { instances, failures })
 }
 
 /// Resolves every engine of the command line into one instance each.

@@ -1,6 +1,7 @@
 //! One module per command; each turns parsed arguments into work and output.
 
 mod bench;
+mod client;
 mod context;
 mod create;
 pub(crate) mod destroy;
@@ -11,6 +12,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod plugin;
+mod run;
 
 use crate::cli::{Cli, Command};
 use crate::paths;
@@ -43,6 +45,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Env(args) => env::env(&ctx, &args).await,
                     Command::Url(args) => env::url(&ctx, &args).await,
                     Command::Images(cmd) => images::run(&ctx, cmd).await,
+                    Command::Shell(args) => client::shell(&ctx, &args).await,
+                    Command::Exec(args) => client::exec(&ctx, &args).await,
+                    Command::Query(args) => client::query(&ctx, &args).await,
+                    Command::Run(args) => run::run(&ctx, args).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                 }
             })

@@ -196,7 +196,18 @@ impl Engine for Postgres {
             stdin: None,
         };
         ClientCommands {
-            host_shell: Some(vec!["psql".into(), Self::connection(at.clone()).url]),
+            // The URL without the password: libpq takes it from PGPASSWORD, which the host
+            // sets from `connection`'s variables.
+            host_shell: Some(vec![
+                "psql".into(),
+                format!(
+                    "postgresql://{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    url_host(&at.host),
+                    at.port,
+                    percent_encode(&c.database)
+                ),
+            ]),
             container_shell: in_container("psql", &[]),
             query: Some(in_container("query", &["-X", "-q", "-v", "ON_ERROR_STOP=1"])),
         }
@@ -962,7 +973,12 @@ mod tests {
         let client = Postgres::client(at.clone());
         assert_eq!(
             client.host_shell,
-            Some(vec!["psql".into(), Postgres::connection(at).url])
+            Some(vec!["psql".into(), "postgresql://app@127.0.0.1:5432/db".into()])
+        );
+        assert!(
+            Postgres::connection(at)
+                .env
+                .contains(&("PGPASSWORD".into(), "s3cr3t pw".into()))
         );
         let query = client.query.unwrap();
         for step in [&client.container_shell, &query] {

@@ -178,10 +178,17 @@ impl Engine for Redis {
             stdin: None,
         };
         let port = at.port.to_string();
+        // In pipe mode redis-cli exits 0 after error replies (`-e` applies to argv commands
+        // only), so the query runs with `--no-raw`, where an error reply, and only an
+        // error reply, prints as a line starting `(error) ` (a string value shows quoted),
+        // and the wrapper turns such a line into exit code 1. The client's arguments
+        // reach the script as "$@", never as script text.
+        let mut query = vec!["sh".to_string(), "-c".into(), QUERY_WRAPPER.into(), "sh".into()];
+        query.extend(base(&["--no-raw"]));
         ClientCommands {
             host_shell: Some(base(&["-h", &at.host, "-p", &port])),
             container_shell: step("redis-cli", base(&[])),
-            query: Some(step("query", base(&["-e"]))),
+            query: Some(step("query", query)),
         }
     }
 
@@ -226,6 +233,10 @@ impl Engine for Redis {
 /// - `-LOADING` (dataset loading), `-BUSY` (script running), `-MASTERDOWN`: not yet.
 /// - Any other error (`-WRONGPASS`, `-NOAUTH`, `-ERR ...`): failed with the server's text.
 /// - A line that is not a RESP simple string or error: not Redis.
+/// Runs the client ("$@") on stdin, prints its output, and fails when it failed or printed
+/// an error reply.
+const QUERY_WRAPPER: &str = r#"out=$("$@"); status=$?; printf '%s\n' "$out"; [ "$status" -eq 0 ] || exit "$status"; if printf '%s\n' "$out" | grep -q '^(error) '; then exit 1; fi"#;
+
 fn judge_replies(received: &[u8]) -> HandshakeOutcome {
     let mut replies = Vec::new();
     let mut rest = received;
@@ -436,7 +447,11 @@ mod tests {
             assert!(!step.command.iter().any(|a| a.contains("s3cr3t")), "{:?}", step.command);
             assert_eq!(step.env, vec![("REDISCLI_AUTH".to_string(), "s3cr3t".to_string())]);
         }
-        assert!(query.command.contains(&"-e".to_string()));
+        assert_eq!(query.command[..2], ["sh", "-c"]);
+        assert_eq!(
+            query.command[4..],
+            ["redis-cli", "--user", "default", "--no-raw", "-n", "0"]
+        );
         let init = Redis::init_support().unwrap();
         assert_eq!((init.directory, init.suffixes), (None, vec![".redis".to_string()]));
     }
