@@ -53,6 +53,8 @@ pub enum Command {
     Query(QueryArgs),
     /// Create databases, run a command with their connection variables, then destroy them.
     Run(RunArgs),
+    /// Destroy instances whose --ttl has passed.
+    Gc(GcArgs),
     /// Pull, list or prune the images engines use.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -153,6 +155,16 @@ pub struct CreateArgs {
     /// Keep the container when it fails to become ready, for debugging.
     #[arg(long)]
     pub keep_on_failure: bool,
+
+    /// Lifetime, e.g. 30m or 2h: then `dbarena gc` destroys the instance (and any dbarena
+    /// command, if it is not --persistent).
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<std::time::Duration>,
+
+    /// Init script, or a directory of them read in name order, applied once at first start
+    /// before the instance is ready (repeatable; each engine takes the suffixes it runs).
+    #[arg(long = "init", value_name = "PATH")]
+    pub init: Vec<std::path::PathBuf>,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -398,4 +410,20 @@ pub struct RunArgs {
     /// The command to run with every instance's variables in its environment, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `--ttl`: a humantime duration ("90s", "30m", "2h", "1d 2h"), at least a second.
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30m, 2h, 1d)"))?;
+    if d.as_secs() == 0 {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -12,6 +12,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod container;
+pub mod init;
 pub mod instance;
 pub mod output;
 pub mod paths;

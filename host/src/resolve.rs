@@ -87,6 +87,8 @@ pub struct ResolvedInstance<'p> {
     pub spec: ContainerSpec,
     pub timeout: Duration,
     pub publish_all_interfaces: bool,
+    /// `--init` scripts this engine runs at first start (see [`crate::init`]).
+    pub init: Vec<crate::init::InitScript>,
 }
 
 /// Resolves requests against the config file and the loaded plugins.
@@ -253,6 +255,7 @@ impl<'a> Resolver<'a> {
             // No ports: an engine without a network protocol (validation allows it).
             container_port: spec.ports.first().copied().unwrap_or(0),
             created_at: chrono::Utc::now().to_rfc3339(),
+            expires_at: None,
         };
         Ok(ResolvedInstance {
             plugin,
@@ -261,6 +264,7 @@ impl<'a> Resolver<'a> {
             timeout,
             publish_all_interfaces: request.publish_all_interfaces
                 || self.config.defaults.publish_all_interfaces.unwrap_or(false),
+            init: Vec::new(),
         })
     }
 
@@ -289,6 +293,7 @@ impl<'a> Resolver<'a> {
             timeout: self.timeout(&record.engine, timeout, &spec),
             spec,
             publish_all_interfaces: false,
+            init: Vec::new(),
         })
     }
 }

@@ -166,6 +166,7 @@ async fn resolve_all<'c, B: ContainerBackend>(
     args: &CreateArgs,
 ) -> anyhow::Result<Vec<ResolvedInstance<'c>>> {
     let resolver = ctx.resolver()?;
+    let scripts = crate::init::read(&args.init)?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
     for engine_ref in &args.engines {
@@ -194,7 +195,13 @@ async fn resolve_all<'c, B: ContainerBackend>(
             timeout: args.timeout,
             publish_all_interfaces: args.publish_all_interfaces,
         };
-        let r = resolver.instance(&request, &name, adopt.as_ref())?;
+        let mut r = resolver.instance(&request, &name, adopt.as_ref())?;
+        if let Some(ttl) = args.ttl {
+            r.record.expires_at = Some(chrono::Utc::now().timestamp().saturating_add(ttl.as_secs() as i64));
+        }
+        if !scripts.is_empty() {
+            r.init = crate::init::for_engine(&scripts, r.plugin.init_support()?.as_ref());
+        }
         if adopt.is_some() {
             eprintln!(
                 "{}: reattaching its persistent data, with the credentials it was created with",
@@ -202,6 +209,14 @@ async fn resolve_all<'c, B: ContainerBackend>(
             );
         }
         resolved.push(r);
+    }
+    for script in scripts.iter().filter(|s| s.explicit) {
+        if !resolved.iter().any(|r| r.init.contains(script)) {
+            bail!(
+                "--init {}: none of the engines runs this kind of file (see `dbarena engines ENGINE`)",
+                escape(&script.name)
+            );
+        }
     }
     Ok(resolved)
 }

@@ -35,9 +35,25 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = table(["NAME", "ENGINE", "VERSION", "STATUS", "PORT", "UPTIME", "PERSISTENT"]);
+    // The time left of `create --ttl`, only when some instance has one.
+    let with_ttl = instances.iter().any(|i| i.expires_in_secs.is_some());
+    let columns = [
+        "NAME",
+        "ENGINE",
+        "VERSION",
+        "STATUS",
+        "PORT",
+        "UPTIME",
+        "PERSISTENT",
+        "EXPIRES IN",
+    ];
+    let mut t = if with_ttl {
+        table(columns)
+    } else {
+        table(*columns.first_chunk::<7>().expect("8 columns"))
+    };
     for i in &instances {
-        t.add_row([
+        let mut row = vec![
             i.name.clone(),
             i.engine.clone(),
             i.version.clone(),
@@ -47,10 +63,23 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
                 .map(|s| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64)).to_string())
                 .unwrap_or_else(|| "-".into()),
             if i.persistent { "yes".into() } else { "no".into() },
-        ]);
+        ];
+        if with_ttl {
+            row.push(time_left(i.expires_in_secs));
+        }
+        t.add_row(row);
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `create --ttl` time left, for the table.
+fn time_left(secs: Option<i64>) -> String {
+    match secs {
+        None => "-".into(),
+        Some(s) if s <= 0 => "expired".into(),
+        Some(s) => humantime::format_duration(std::time::Duration::from_secs(s as u64)).to_string(),
+    }
 }
 
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@ mod create;
 pub(crate) mod destroy;
 mod engines;
 mod env;
+mod gc;
 mod images;
 mod lifecycle;
 mod list;
@@ -33,6 +34,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let ctx = Context::new(config.as_deref(), client_host.as_deref()).await?;
+                if !matches!(command, Command::Gc(_)) {
+                    gc::reap(&ctx.backend).await;
+                }
                 match command {
                     Command::Create(args) => create::run(&ctx, args).await,
                     Command::Start(args) => lifecycle::start(&ctx, &args, false).await,
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Exec(args) => client::exec(&ctx, &args).await,
                     Command::Query(args) => client::query(&ctx, &args).await,
                     Command::Run(args) => run::run(&ctx, args).await,
+                    Command::Gc(args) => gc::run(&ctx, &args).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                 }
             })

@@ -36,6 +36,8 @@ mod key {
     /// Set by one `create` process on what it makes, so its clean-up can tell its own
     /// objects from another process's of the same name.
     pub const OWNER: &str = "io.dbarena.owner";
+    /// When the instance expires (`create --ttl`), Unix seconds; absent: never.
+    pub const EXPIRES_AT: &str = "io.dbarena.expires-at";
     /// Volume only: the data path the volume is mounted at.
     pub const DATA_PATH: &str = "io.dbarena.data-path";
 }
@@ -53,6 +55,11 @@ pub fn name_filter(name: &str) -> String {
 /// The label filter that selects what one create process made.
 pub fn owner_filter(token: &str) -> String {
     format!("{}={token}", key::OWNER)
+}
+
+/// The label filter that selects the instances with an expiry.
+pub fn expiring_filter() -> String {
+    key::EXPIRES_AT.to_string()
 }
 
 /// True when dbarena created the object carrying `labels`; nothing else is ever touched.
@@ -95,6 +102,9 @@ pub struct InstanceRecord {
     pub container_port: u16,
     /// RFC 3339.
     pub created_at: String,
+    /// `create --ttl`: when `dbarena gc` (and any command, for an ephemeral instance) may
+    /// destroy it, Unix seconds.
+    pub expires_at: Option<i64>,
 }
 
 /// Why labels could not be read as a record.
@@ -161,6 +171,9 @@ impl InstanceRecord {
         if let Some(owner) = owner {
             labels.insert(key::OWNER.into(), owner.into());
         }
+        if let Some(at) = self.expires_at {
+            labels.insert(key::EXPIRES_AT.into(), at.to_string());
+        }
         labels
     }
 
@@ -222,6 +235,10 @@ impl InstanceRecord {
                 .parse()
                 .map_err(|_| RecordError::Invalid(key::CONTAINER_PORT))?,
             created_at: get(key::CREATED_AT).to_string(),
+            expires_at: match get(key::EXPIRES_AT) {
+                "" => None,
+                v => Some(v.parse().map_err(|_| RecordError::Invalid(key::EXPIRES_AT))?),
+            },
         })
     }
 
@@ -268,6 +285,7 @@ pub(crate) mod tests {
             requested_port: Some(15432),
             container_port: 5432,
             created_at: "2026-11-22T07:00:00+00:00".into(),
+            expires_at: Some(1_800_000_000),
         }
     }
 

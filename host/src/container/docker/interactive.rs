@@ -100,13 +100,18 @@ impl DockerBackend {
             .map_err(|e| map_err(e, Subject::Container(id)))?;
         if let StartExecResults::Attached { mut output, mut input } = started {
             let _raw = if attach.tty { RawMode::enable() } else { None };
+            // A terminal that reports no size (0x0, as under `script` without a terminal)
+            // gets 80x24: at 0 columns line editors ask the terminal for its cursor
+            // position and swallow the user's first keys waiting for the answer.
             let resize = || async {
-                if let Ok((width, height)) = crossterm::terminal::size() {
-                    let _ = self
-                        .docker
-                        .resize_exec(&created.id, ResizeExecOptions { height, width })
-                        .await;
-                }
+                let (width, height) = crossterm::terminal::size()
+                    .ok()
+                    .filter(|&(w, h)| w > 0 && h > 0)
+                    .unwrap_or((80, 24));
+                let _ = self
+                    .docker
+                    .resize_exec(&created.id, ResizeExecOptions { height, width })
+                    .await;
             };
             if attach.tty {
                 resize().await;
