@@ -122,7 +122,10 @@ fn query_exec_env_and_shell_on_postgres_mariadb_and_redis() {
     for (n, input, expect) in [
         (pg, "\\pset pager off\nselect 6*7 as typed;\n\\q\n", "typed"),
         (my, "select 6*7 as typed;\nexit\n", "typed"),
-        (rd, "GET k\nquit\n", "42"),
+        // Docker 20.10 cannot size an exec's TTY before the command starts, so redis-cli's
+        // line editor may find 0 columns and ask for the cursor position (ESC[6n); a
+        // terminal answers, `script` does not, so the answer is typed first.
+        (rd, "\x1b[1;1RGET k\nquit\n", "42"),
     ] {
         let mut child = Command::new("script")
             .args([

@@ -64,6 +64,16 @@ fn stdin_chunks() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     rx
 }
 
+/// The local terminal's (columns, rows). One that reports no size (0x0, as under `script`
+/// without a terminal) counts as 80x24: at 0 columns line editors ask the terminal for
+/// the cursor position and take the user's first keys for the answer.
+fn terminal_size() -> (u16, u16) {
+    crossterm::terminal::size()
+        .ok()
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .unwrap_or((80, 24))
+}
+
 impl DockerBackend {
     /// Runs `cmd` in container `id` attached to this process's stdio and returns its exit
     /// code.
@@ -79,6 +89,12 @@ impl DockerBackend {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(attach.tty),
+            // Engines with API 1.42+ size the TTY from the start; older ones only once
+            // resized below, just after the command started.
+            console_size: attach.tty.then(|| {
+                let (w, h) = terminal_size();
+                vec![usize::from(h), usize::from(w)]
+            }),
             cmd: Some(cmd.to_vec()),
             env: (!env.is_empty()).then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             ..Default::default()
@@ -100,14 +116,8 @@ impl DockerBackend {
             .map_err(|e| map_err(e, Subject::Container(id)))?;
         if let StartExecResults::Attached { mut output, mut input } = started {
             let _raw = if attach.tty { RawMode::enable() } else { None };
-            // A terminal that reports no size (0x0, as under `script` without a terminal)
-            // gets 80x24: at 0 columns line editors ask the terminal for its cursor
-            // position and swallow the user's first keys waiting for the answer.
             let resize = || async {
-                let (width, height) = crossterm::terminal::size()
-                    .ok()
-                    .filter(|&(w, h)| w > 0 && h > 0)
-                    .unwrap_or((80, 24));
+                let (width, height) = terminal_size();
                 let _ = self
                     .docker
                     .resize_exec(&created.id, ResizeExecOptions { height, width })
