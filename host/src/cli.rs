@@ -46,6 +46,16 @@ pub enum Command {
     Env(EnvArgs),
     /// Print an instance's connection URL.
     Url(UrlArgs),
+    /// Open an interactive client on an instance (the host's client when installed).
+    Shell(ShellArgs),
+    /// Run a command inside an instance's container.
+    Exec(ExecArgs),
+    /// Run a query or command through the engine's client and print the result.
+    Query(QueryArgs),
+    /// Create databases, run a command with their connection variables, then destroy them.
+    Run(RunArgs),
+    /// Destroy instances whose --ttl has passed.
+    Gc(GcArgs),
     /// Pull, list or prune the images engines use.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -213,6 +223,15 @@ pub struct CreateArgs {
     /// now as its snapshot `latest`). Only with a single engine.
     #[arg(long, value_name = "NAME[:TAG]")]
     pub from: Option<String>,
+    /// Lifetime, e.g. 30m or 2h: then `dbarena gc` destroys the instance (and any dbarena
+    /// command, if it is not --persistent).
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<std::time::Duration>,
+
+    /// Init script, or a directory of them read in name order, applied once at first start
+    /// before the instance is ready (repeatable; each engine takes the suffixes it runs).
+    #[arg(long = "init", value_name = "PATH")]
+    pub init: Vec<std::path::PathBuf>,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -503,6 +522,79 @@ pub struct ResetArgs {
     /// Readiness timeout in seconds (default: the engine's own).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    pub name: String,
+
+    /// Use the client inside the container even when the host has one.
+    #[arg(long)]
+    pub container: bool,
+
+    /// Extra arguments for the client, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub name: String,
+
+    /// Keep stdin open and forward it to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    pub name: String,
+
+    /// The query (SQL, or a command for engines without SQL); read from stdin when absent.
+    #[arg(value_name = "TEXT", conflicts_with = "file")]
+    pub text: Option<String>,
+
+    /// Read the query from a file.
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+
+    /// Keep the instances after the command ends.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The command to run with every instance's variables in its environment, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `--ttl`: a humantime duration ("90s", "30m", "2h", "1d 2h"), at least a second.
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30m, 2h, 1d)"))?;
+    if d.as_secs() == 0 {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -19,10 +19,12 @@ macro_rules! asset {
 pub mod cancel;
 pub mod cli;
 pub mod cli_ext;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod container;
 pub mod exit;
+pub mod init;
 pub mod instance;
 pub mod output;
 pub mod paths;

@@ -134,6 +134,8 @@ pub struct ResolvedInstance<'p> {
     pub spec: ContainerSpec,
     pub timeout: Duration,
     pub publish_all_interfaces: bool,
+    /// `--init` scripts this engine runs at first start (see [`crate::init`]).
+    pub init: Vec<crate::init::InitScript>,
 }
 
 /// Resolves requests against the config file and the loaded plugins.
@@ -302,6 +304,7 @@ impl<'a> Resolver<'a> {
             container_port: spec.ports.first().copied().unwrap_or(0),
             created_at: chrono::Utc::now().to_rfc3339(),
             role: None,
+            expires_at: None,
         };
         Ok(ResolvedInstance {
             plugin,
@@ -310,6 +313,7 @@ impl<'a> Resolver<'a> {
             timeout,
             publish_all_interfaces: request.publish_all_interfaces
                 || self.config.defaults.publish_all_interfaces.unwrap_or(false),
+            init: Vec::new(),
         })
     }
 
@@ -338,6 +342,7 @@ impl<'a> Resolver<'a> {
             timeout: self.timeout(&record.engine, timeout, &spec),
             spec,
             publish_all_interfaces: false,
+            init: Vec::new(),
         })
     }
 }

@@ -25,6 +25,47 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
     if args.shared.shared {
         return super::shared::create(ctx, args).await;
     }
+    let mut signals = crate::signals::Signals::install();
+    let (instances, failures) = match create_all(ctx, &args, &mut signals).await? {
+        Created::Done { instances, failures } => (instances, failures),
+        Created::Interrupted(code) => return Ok(ExitCode::from(code)),
+    };
+    if args.json {
+        print_json(&instances)?;
+    } else {
+        for i in &instances {
+            print_connection(i);
+        }
+    }
+    for f in &failures {
+        eprintln!("error: {}", escape(f));
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What [`create_all`] made.
+pub(crate) enum Created {
+    /// The instances that are ready, and one message per engine that failed (having left
+    /// nothing behind).
+    Done {
+        instances: Vec<Instance>,
+        failures: Vec<String>,
+    },
+    /// A signal stopped the work and everything made was removed; the exit code for it.
+    Interrupted(u8),
+}
+
+/// Resolves and provisions every engine of `args` in parallel, with progress on stderr.
+/// A signal from `signals` undoes everything made so far. Shared by `create` and `run`.
+pub(crate) async fn create_all<B: ContainerBackend>(
+    ctx: &Context<B>,
+    args: &CreateArgs,
+    signals: &mut crate::signals::Signals,
+) -> anyhow::Result<Created> {
     if args.engines.len() > 1 {
         for (flag, set) in [
             ("--name", args.name.is_some()),
@@ -37,10 +78,9 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             }
         }
     }
-    let mut signals = crate::signals::Signals::install();
-    let (resolved, requests) = resolve_all(ctx, &args).await?;
+    let (resolved, requests) = resolve_all(ctx, args).await?;
     let resolver = ctx.resolver()?;
-    let from = clone_source(ctx, &args, &resolved).await?;
+    let from = clone_source(ctx, args, &resolved).await?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
@@ -62,7 +102,9 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
                 let resolver = &resolver;
                 let warm = WarmChoice {
                     from: from.clone(),
-                    cold: args.cold,
+                    // Init scripts run at first start, which a template's data has had:
+                    // such an instance is initialised from scratch (and makes no template).
+                    cold: args.cold || !r.init.is_empty(),
                     adopting: *adopting,
                 };
                 async move {
@@ -106,7 +148,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             } else {
                 eprintln!("interrupted; could not remove: {}", left.join(", "));
             }
-            return Ok(ExitCode::from(code));
+            return Ok(Created::Interrupted(code));
         }
     };
     for journal in &journals {
@@ -154,21 +196,7 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: CreateArgs) -> any
             Err(e) => failures.push(format!("{}: {e:#}", r.record.name)),
         }
     }
-    if args.json {
-        print_json(&instances)?;
-    } else {
-        for i in &instances {
-            print_connection(i);
-        }
-    }
-    for f in &failures {
-        eprintln!("error: {}", escape(f));
-    }
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(Created::Done { instances, failures })
 }
 
 /// Resolves every engine of the command line into one instance each.
@@ -209,6 +237,7 @@ async fn resolve_all<'c, B: ContainerBackend>(
     args: &CreateArgs,
 ) -> anyhow::Result<(Vec<ResolvedInstance<'c>>, Vec<(Request, bool)>)> {
     let resolver = ctx.resolver()?;
+    let scripts = crate::init::read(&args.init)?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
     let mut requests = Vec::new();
@@ -238,7 +267,13 @@ async fn resolve_all<'c, B: ContainerBackend>(
             timeout: args.timeout,
             publish_all_interfaces: args.publish_all_interfaces,
         };
-        let r = resolver.instance(&request, &name, adopt.as_ref())?;
+        let mut r = resolver.instance(&request, &name, adopt.as_ref())?;
+        if let Some(ttl) = args.ttl {
+            r.record.expires_at = Some(chrono::Utc::now().timestamp().saturating_add(ttl.as_secs() as i64));
+        }
+        if !scripts.is_empty() {
+            r.init = crate::init::for_engine(&scripts, r.plugin.init_support()?.as_ref());
+        }
         if adopt.is_some() {
             eprintln!(
                 "{}: reattaching its persistent data, with the credentials it was created with",
@@ -247,6 +282,14 @@ async fn resolve_all<'c, B: ContainerBackend>(
         }
         resolved.push(r);
         requests.push((request, adopt.is_some()));
+    }
+    for script in scripts.iter().filter(|s| s.explicit) {
+        if !resolved.iter().any(|r| r.init.contains(script)) {
+            bail!(
+                "--init {}: none of the engines runs this kind of file (see `dbarena engines ENGINE`)",
+                escape(&script.name)
+            );
+        }
     }
     Ok((resolved, requests))
 }

@@ -65,6 +65,13 @@ fn merge(per_instance: &[(String, Vec<(String, String)>)]) -> Vec<(String, Strin
         .collect()
 }
 
+/// The variables of `instances`, merged as `dbarena env` prints them (for `run`'s child).
+pub(crate) fn merged(instances: &[Instance]) -> Vec<(String, String)> {
+    let per_instance: Vec<(String, Vec<(String, String)>)> =
+        instances.iter().map(|i| (i.name.clone(), variables(i))).collect();
+    merge(&per_instance)
+}
+
 /// One `KEY=value` line in `format`.
 fn line(format: EnvFormat, key: &str, value: &str) -> String {
     match format {
@@ -107,10 +114,8 @@ async fn instances<B: ContainerBackend>(ctx: &Context<B>, names: &[String]) -> a
 
 pub async fn env<B: ContainerBackend>(ctx: &Context<B>, args: &EnvArgs) -> anyhow::Result<ExitCode> {
     let instances = instances(ctx, &args.names).await?;
-    let per_instance: Vec<(String, Vec<(String, String)>)> =
-        instances.iter().map(|i| (i.name.clone(), variables(i))).collect();
     // Names are valid: the plugin's were validated when returned, and prefixes are too.
-    let merged = merge(&per_instance);
+    let merged = merged(&instances);
     match args.format {
         EnvFormat::Json => {
             let object: serde_json::Map<String, serde_json::Value> =

@@ -71,6 +71,11 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
 /// UPTIME, then DATA, and as a last resort shortens names with an ellipsis, saying so.
 pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> String {
     let mut header = vec!["NAME", "ENGINE", "STATUS", "PORT", "UPTIME", "DATA"];
+    // The time left of `create --ttl`, only when some instance has one.
+    let with_ttl = instances.iter().any(|i| i.expires_in_secs.is_some());
+    if with_ttl {
+        header.push("EXPIRES IN");
+    }
     if wide {
         header.extend(["IMAGE", "URL"]);
     }
@@ -96,6 +101,14 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
                 },
                 if i.persistent { "volume" } else { "temp" }.to_string(),
             ];
+            if with_ttl {
+                row.push(match i.expires_in_secs {
+                    None => "-".into(),
+                    Some(s) if s <= 0 => "expired".into(),
+                    Some(s) if wide => humantime::format_duration(std::time::Duration::from_secs(s as u64)).to_string(),
+                    Some(s) => compact_duration(s as u64),
+                });
+            }
             if wide {
                 row.push(i.image.clone());
                 row.push(escape(i.url.as_deref().unwrap_or("-")).into_owned());

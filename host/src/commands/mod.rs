@@ -4,10 +4,12 @@ mod bench;
 mod completions;
 mod config;
 pub(crate) mod context;
+mod client;
 mod create;
 pub(crate) mod destroy;
 mod engines;
 mod env;
+mod gc;
 mod images;
 mod lifecycle;
 mod list;
@@ -15,6 +17,7 @@ mod logs;
 mod plugin;
 mod shared;
 mod snapshot;
+mod run;
 
 use crate::cli::{Cli, Command};
 use crate::paths;
@@ -46,6 +49,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let ctx = Context::new(config.as_deref(), client_host.as_deref()).await?;
+                if !matches!(command, Command::Gc(_)) {
+                    gc::reap(&ctx.backend).await;
+                }
                 match command {
                     Command::Create(args) => create::run(&ctx, args).await,
                     Command::Start(args) => lifecycle::start(&ctx, &args, false).await,
@@ -61,6 +67,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Snapshot(args) => snapshot::snapshot(&ctx, args).await,
                     Command::Snapshots(args) => snapshot::list(&ctx, args).await,
                     Command::Reset(args) => snapshot::reset(&ctx, args).await,
+                    Command::Shell(args) => client::shell(&ctx, &args).await,
+                    Command::Exec(args) => client::exec(&ctx, &args).await,
+                    Command::Query(args) => client::query(&ctx, &args).await,
+                    Command::Run(args) => run::run(&ctx, args).await,
+                    Command::Gc(args) => gc::run(&ctx, &args).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                     Command::Completions(_) | Command::Man(_) | Command::Config(_) => unreachable!("handled above"),
                 }

@@ -69,6 +69,9 @@ pub struct Instance {
     pub started_at: Option<String>,
     pub uptime_secs: Option<i64>,
     pub plugin_version: String,
+    /// Seconds until `create --ttl` expires it (negative: overdue for `dbarena gc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_secs: Option<i64>,
     /// The server's own version, as its handshake reported it (when it was just proven).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
@@ -169,6 +172,7 @@ impl Instance {
             started_at: None,
             uptime_secs: None,
             plugin_version: record.plugin_version.clone(),
+            expires_in_secs: record.expires_at.map(|at| at - chrono::Utc::now().timestamp()),
             server_version: None,
         }
     }

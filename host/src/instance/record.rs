@@ -36,6 +36,8 @@ mod key {
     /// Set by one `create` process on what it makes, so its clean-up can tell its own
     /// objects from another process's of the same name.
     pub const OWNER: &str = "io.dbarena.owner";
+    /// When the instance expires (`create --ttl`), Unix seconds; absent: never.
+    pub const EXPIRES_AT: &str = "io.dbarena.expires-at";
     /// Volume only: the data path the volume is mounted at.
     pub const DATA_PATH: &str = "io.dbarena.data-path";
     /// What the instance is for beyond itself: `shared-server` (tenants live on it).
@@ -58,6 +60,11 @@ pub fn name_filter(name: &str) -> String {
 /// The label filter that selects what one create process made.
 pub fn owner_filter(token: &str) -> String {
     format!("{}={token}", key::OWNER)
+}
+
+/// The label filter that selects the instances with an expiry.
+pub fn expiring_filter() -> String {
+    key::EXPIRES_AT.to_string()
 }
 
 /// True when dbarena created the object carrying `labels`; nothing else is ever touched.
@@ -103,6 +110,9 @@ pub struct InstanceRecord {
     /// What the instance is for beyond itself ([`ROLE_SHARED_SERVER`]); `None`: an
     /// ordinary instance. Added without a record version bump: older readers ignore it.
     pub role: Option<String>,
+    /// `create --ttl`: when `dbarena gc` (and any command, for an ephemeral instance) may
+    /// destroy it, Unix seconds.
+    pub expires_at: Option<i64>,
 }
 
 /// Why labels could not be read as a record.
@@ -171,6 +181,8 @@ impl InstanceRecord {
         }
         if let Some(role) = &self.role {
             labels.insert(key::ROLE.into(), role.clone());
+        if let Some(at) = self.expires_at {
+            labels.insert(key::EXPIRES_AT.into(), at.to_string());
         }
         labels
     }
@@ -234,6 +246,10 @@ impl InstanceRecord {
                 .map_err(|_| RecordError::Invalid(key::CONTAINER_PORT))?,
             created_at: get(key::CREATED_AT).to_string(),
             role: Some(get(key::ROLE).to_string()).filter(|r| !r.is_empty()),
+            expires_at: match get(key::EXPIRES_AT) {
+                "" => None,
+                v => Some(v.parse().map_err(|_| RecordError::Invalid(key::EXPIRES_AT))?),
+            },
         })
     }
 
@@ -281,6 +297,7 @@ pub(crate) mod tests {
             container_port: 5432,
             created_at: "2026-11-22T07:00:00+00:00".into(),
             role: None,
+            expires_at: Some(1_800_000_000),
         }
     }
 

@@ -147,7 +147,17 @@ async fn steps<B: ContainerBackend>(
             .or((!choices.any_port).then(|| r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
     };
-    let id = ports::create_and_start(backend, def, &plan, journal, cancel).await?;
+    let support = if r.init.is_empty() {
+        None
+    } else {
+        r.plugin.init_support()?
+    };
+    let dir = support.as_ref().and_then(|s| s.directory.as_deref());
+    let files = match dir {
+        Some(dir) => crate::init::uploads(&r.init, dir),
+        None => Vec::new(),
+    };
+    let id = ports::create_and_start(backend, def, &files, &plan, journal, cancel).await?;
     let with_container = |error: anyhow::Error| Failure {
         error,
         container: Some(record.name.clone()),
@@ -161,10 +171,42 @@ async fn steps<B: ContainerBackend>(
         .inspect_container(&id)
         .await
         .map_err(|e| with_container(e.into()))?;
-    match wait_ready(backend, r, &info, None, cancel, progress).await {
-        Ok(proof) => Ok(Provisioned { info, proof }),
-        Err(e) => Err(with_container(e)),
+    let proof = wait_ready(backend, r, &info, None, cancel, progress)
+        .await
+        .map_err(with_container)?;
+    if dir.is_none() && !r.init.is_empty() {
+        run_init_scripts(backend, r, &info, progress)
+            .await
+            .map_err(with_container)?;
     }
+    Ok(Provisioned { info, proof })
+}
+
+/// Runs `r`'s init scripts through the plugin's query runner, in order (engines whose
+/// image has no init directory).
+async fn run_init_scripts<B: ContainerBackend>(
+    backend: &B,
+    r: &ResolvedInstance<'_>,
+    info: &ContainerInfo,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let at = crate::instance::endpoint(info, &r.record, backend.client_address())
+        .ok_or_else(|| anyhow::anyhow!("{} has no published port", r.record.name))?;
+    let Some(query) = r.plugin.client(&at)?.query else {
+        anyhow::bail!(
+            "the {} plugin runs init scripts but has no query runner",
+            r.record.engine
+        );
+    };
+    for script in &r.init {
+        let step = crate::plugin::bindings::ExecStep {
+            description: format!("init script {}", script.name),
+            stdin: Some(script.content.clone()),
+            ..query.clone()
+        };
+        crate::steps::run_one(backend, &info.id, &step, progress).await?;
+    }
+    Ok(())
 }
 
 /// Waits until `info` accepts clients, with the probes of `r`'s spec; a failure carries the

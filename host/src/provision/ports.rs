@@ -8,8 +8,8 @@
 
 use super::undo::Journal;
 use crate::cancel::Cancel;
-use crate::container::{BackendError, ContainerBackend, ContainerDef, PortBinding};
-use anyhow::bail;
+use crate::container::{BackendError, ContainerBackend, ContainerDef, FileUpload, PortBinding};
+use anyhow::{Context as _, bail};
 
 /// How to publish the client port (the first of `ports`).
 pub struct PortPlan<'a> {
@@ -23,11 +23,13 @@ pub struct PortPlan<'a> {
 
 const ATTEMPTS: usize = 5;
 
-/// Creates and starts `def`, returning the container id. Every container this makes and
-/// fails to start is removed before the next attempt or the error.
+/// Creates and starts `def`, returning the container id; `files` are copied in between
+/// (init scripts the image runs when it starts). Every container this makes and fails to
+/// start is removed before the next attempt or the error.
 pub async fn create_and_start<B: ContainerBackend>(
     backend: &B,
     mut def: ContainerDef,
+    files: &[FileUpload],
     plan: &PortPlan<'_>,
     journal: &Journal,
     cancel: &Cancel,
@@ -53,6 +55,12 @@ pub async fn create_and_start<B: ContainerBackend>(
             e => anyhow::Error::new(e).context(format!("creating container {}", def.name)),
         })?;
         journal.made_container(&def.name, &id);
+        if !files.is_empty() {
+            backend
+                .upload_files(&id, files)
+                .await
+                .with_context(|| format!("copying init scripts into {}", def.name))?;
+        }
         cancel.check()?;
         match backend.start_container(&id).await {
             Ok(()) => return Ok(id),

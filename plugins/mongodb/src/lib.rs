@@ -236,6 +236,38 @@ impl Engine for Mongodb {
         judge_reply(&received)
     }
 
+    /// mongosh takes the URL on the host; inside the container the shell of
+    /// [`connection`](Engine::connection) (mongosh reads no password variable). Query text
+    /// on stdin is a script; `--quiet` leaves only its output.
+    fn client(at: Endpoint) -> ClientCommands {
+        let info = Self::connection(at);
+        let mut query = info.shell.clone();
+        query.insert(1, "--quiet".into());
+        ClientCommands {
+            host_shell: Some(vec!["mongosh".into(), info.url]),
+            container_shell: ExecStep {
+                description: "mongosh".into(),
+                command: info.shell,
+                env: Vec::new(),
+                stdin: None,
+            },
+            query: Some(ExecStep {
+                description: "query".into(),
+                command: query,
+                env: Vec::new(),
+                stdin: None,
+            }),
+        }
+    }
+
+    /// The image runs `*.js` and `*.sh` from its init directory on first start.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: Some("/docker-entrypoint-initdb.d".into()),
+            suffixes: vec![".js".into(), ".sh".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         let url = format!(
@@ -770,5 +802,27 @@ mod tests {
                 "mongodb://127.0.0.1:27017/test"
             ]
         );
+    }
+
+    #[test]
+    fn clients_and_init_directory() {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 27018,
+            credentials: Credentials {
+                user: "root".into(),
+                password: "pw".into(),
+                database: "app".into(),
+            },
+        };
+        let client = Mongodb::client(at.clone());
+        assert_eq!(
+            client.host_shell.unwrap(),
+            ["mongosh".to_string(), Mongodb::connection(at).url]
+        );
+        let query = client.query.unwrap();
+        assert_eq!(query.command[..2], ["mongosh", "--quiet"]);
+        assert_eq!(client.container_shell.command[0], "mongosh");
+        assert_eq!(Mongodb::init_support().unwrap().suffixes, [".js", ".sh"]);
     }
 }

@@ -265,6 +265,44 @@ impl Engine for Mysql {
 
     /// `mysql://`, the scheme of mysql2, PyMySQL-style parsers, Prisma, Rails and Go's URL
     /// parsers; SQLAlchemy needs a driver suffix, hence the `sqlalchemy` form.
+    /// The password travels in `MYSQL_PWD` (read by the MySQL and MariaDB clients), never
+    /// argv; on the host the other values come from the instance's address.
+    fn client(at: Endpoint) -> ClientCommands {
+        let c = &at.credentials;
+        let base = |extra: &[&str]| -> Vec<String> {
+            let mut argv = vec![
+                "mysql".to_string(),
+                format!("--user={}", c.user),
+                format!("--database={}", c.database),
+            ];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            argv
+        };
+        let step = |description: &str, command: Vec<String>| ExecStep {
+            description: description.into(),
+            command,
+            env: vec![("MYSQL_PWD".into(), c.password.clone())],
+            stdin: None,
+        };
+        let mut host = base(&["--protocol=TCP"]);
+        host.insert(1, format!("--host={}", at.host));
+        host.insert(2, format!("--port={}", at.port));
+        ClientCommands {
+            host_shell: Some(host),
+            container_shell: step("mysql", base(&[])),
+            // `--table` prints results as the interactive client does.
+            query: Some(step("query", base(&["--table"]))),
+        }
+    }
+
+    /// The image runs `*.sql`, `*.sql.gz` and `*.sh` from its init directory on first start.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: Some("/docker-entrypoint-initdb.d".into()),
+            suffixes: vec![".sql".into(), ".sql.gz".into(), ".sh".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         let url = authority_url("mysql", &at);
@@ -704,6 +742,41 @@ mod tests {
         assert_eq!(
             forms[1].value,
             "mysql+pymysql://a%20b%40c:p%40ss%3Aw%2Frd%3F%23%25%2B%20x@[::1]:33306/my-db$1"
+        );
+    }
+
+    #[test]
+    fn clients_carry_the_password_in_env_never_in_argv() {
+        let at = Endpoint {
+            host: "::1".into(),
+            port: 33060,
+            credentials: Credentials {
+                user: "app".into(),
+                password: "-s3cr3t pw".into(),
+                database: "db".into(),
+            },
+        };
+        let client = Mysql::client(at);
+        let host = client.host_shell.unwrap();
+        assert_eq!(
+            host,
+            [
+                "mysql",
+                "--host=::1",
+                "--port=33060",
+                "--user=app",
+                "--database=db",
+                "--protocol=TCP"
+            ]
+        );
+        let query = client.query.unwrap();
+        for step in [&client.container_shell, &query] {
+            assert!(!step.command.iter().any(|a| a.contains("s3cr3t")), "{:?}", step.command);
+            assert_eq!(step.env, vec![("MYSQL_PWD".to_string(), "-s3cr3t pw".to_string())]);
+        }
+        assert_eq!(
+            Mysql::init_support().unwrap().directory.as_deref(),
+            Some("/docker-entrypoint-initdb.d")
         );
     }
 }

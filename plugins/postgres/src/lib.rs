@@ -279,6 +279,47 @@ impl Engine for Postgres {
 
     /// `postgresql://`, the scheme every client accepts: libpq, psycopg, node-postgres and
     /// SQLAlchemy (which refuses the `postgres://` alias).
+    /// The host's `psql` takes the URL; inside the container `psql` uses the unix socket
+    /// and the password travels in `PGPASSWORD` (never argv). `-X` skips any psqlrc and
+    /// `ON_ERROR_STOP` makes a failing statement exit non-zero with the server's message.
+    fn client(at: Endpoint) -> ClientCommands {
+        let c = &at.credentials;
+        let in_container = |description: &str, extra: &[&str]| ExecStep {
+            description: description.into(),
+            command: ["psql", "-U", &c.user, "-d", &c.database]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect(),
+            env: vec![("PGPASSWORD".into(), c.password.clone())],
+            stdin: None,
+        };
+        ClientCommands {
+            // The URL without the password: libpq takes it from PGPASSWORD, which the host
+            // sets from `connection`'s variables.
+            host_shell: Some(vec![
+                "psql".into(),
+                format!(
+                    "postgresql://{}@{}:{}/{}",
+                    percent_encode(&c.user),
+                    url_host(&at.host),
+                    at.port,
+                    percent_encode(&c.database)
+                ),
+            ]),
+            container_shell: in_container("psql", &[]),
+            query: Some(in_container("query", &["-X", "-q", "-v", "ON_ERROR_STOP=1"])),
+        }
+    }
+
+    /// The image runs `*.sql`, `*.sql.gz` and `*.sh` from its init directory on first start.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: Some("/docker-entrypoint-initdb.d".into()),
+            suffixes: vec![".sql".into(), ".sql.gz".into(), ".sh".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         let url = format!(
@@ -1084,5 +1125,38 @@ mod tests {
             .map(|f| f.kind)
             .collect();
         assert_eq!(kinds, ["jdbc"]);
+    }
+
+    #[test]
+    fn clients_carry_the_password_in_env_never_in_argv() {
+        let at = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            credentials: Credentials {
+                user: "app".into(),
+                password: "s3cr3t pw".into(),
+                database: "db".into(),
+            },
+        };
+        let client = Postgres::client(at.clone());
+        assert_eq!(
+            client.host_shell,
+            Some(vec!["psql".into(), "postgresql://app@127.0.0.1:5432/db".into()])
+        );
+        assert!(
+            Postgres::connection(at)
+                .env
+                .contains(&("PGPASSWORD".into(), "s3cr3t pw".into()))
+        );
+        let query = client.query.unwrap();
+        for step in [&client.container_shell, &query] {
+            assert!(!step.command.iter().any(|a| a.contains("s3cr3t")), "{:?}", step.command);
+            assert_eq!(step.env, vec![("PGPASSWORD".to_string(), "s3cr3t pw".to_string())]);
+            assert_eq!(step.command[..5], ["psql", "-U", "app", "-d", "db"]);
+        }
+        assert!(query.command.contains(&"ON_ERROR_STOP=1".to_string()));
+        let init = Postgres::init_support().unwrap();
+        assert_eq!(init.directory.as_deref(), Some("/docker-entrypoint-initdb.d"));
+        assert!(init.suffixes.contains(&".sql".to_string()));
     }
 }

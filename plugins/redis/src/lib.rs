@@ -192,6 +192,47 @@ impl Engine for Redis {
         judge_replies(&received)
     }
 
+    /// `redis-cli` reads the password from `REDISCLI_AUTH` (never argv), the user from
+    /// `--user`. Query text on stdin is one command a line; `-e` makes an error reply exit
+    /// non-zero.
+    fn client(at: Endpoint) -> ClientCommands {
+        let c = &at.credentials;
+        let base = |extra: &[&str]| -> Vec<String> {
+            let mut argv: Vec<String> = vec!["redis-cli".into(), "--user".into(), c.user.clone()];
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            argv.extend(["-n".into(), c.database.clone()]);
+            argv
+        };
+        let step = |description: &str, command: Vec<String>| ExecStep {
+            description: description.into(),
+            command,
+            env: vec![("REDISCLI_AUTH".into(), c.password.clone())],
+            stdin: None,
+        };
+        let port = at.port.to_string();
+        // In pipe mode redis-cli exits 0 after error replies (`-e` applies to argv commands
+        // only), so the query runs with `--no-raw`, where an error reply, and only an
+        // error reply, prints as a line starting `(error) ` (a string value shows quoted),
+        // and the wrapper turns such a line into exit code 1. The client's arguments
+        // reach the script as "$@", never as script text.
+        let mut query = vec!["sh".to_string(), "-c".into(), QUERY_WRAPPER.into(), "sh".into()];
+        query.extend(base(&["--no-raw"]));
+        ClientCommands {
+            host_shell: Some(base(&["-h", &at.host, "-p", &port])),
+            container_shell: step("redis-cli", base(&[])),
+            query: Some(step("query", query)),
+        }
+    }
+
+    /// Redis has no init directory: `*.redis` files (one command a line) go through the
+    /// query runner.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: None,
+            suffixes: vec![".redis".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         let url = format!(
@@ -224,6 +265,10 @@ impl Engine for Redis {
 /// - `-LOADING` (dataset loading), `-BUSY` (script running), `-MASTERDOWN`: not yet.
 /// - Any other error (`-WRONGPASS`, `-NOAUTH`, `-ERR ...`): failed with the server's text.
 /// - A line that is not a RESP simple string or error: not Redis.
+/// Runs the client ("$@") on stdin, prints its output, and fails when it failed or printed
+/// an error reply.
+const QUERY_WRAPPER: &str = r#"out=$("$@"); status=$?; printf '%s\n' "$out"; [ "$status" -eq 0 ] || exit "$status"; if printf '%s\n' "$out" | grep -q '^(error) '; then exit 1; fi"#;
+
 fn judge_replies(received: &[u8]) -> HandshakeOutcome {
     let mut replies = Vec::new();
     let mut rest = received;
@@ -427,5 +472,44 @@ mod tests {
             credentials: ctx().credentials,
         });
         assert_eq!(v6.url, "redis://default:s3cr%20et@[::1]:6379/0");
+    }
+
+    #[test]
+    fn clients_authenticate_with_the_password_in_env() {
+        let client = Redis::client(Endpoint {
+            host: "127.0.0.1".into(),
+            port: 6390,
+            credentials: Credentials {
+                user: "default".into(),
+                password: "s3cr3t".into(),
+                database: "0".into(),
+            },
+        });
+        assert_eq!(
+            client.host_shell.unwrap(),
+            [
+                "redis-cli",
+                "--user",
+                "default",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                "6390",
+                "-n",
+                "0"
+            ]
+        );
+        let query = client.query.unwrap();
+        for step in [&client.container_shell, &query] {
+            assert!(!step.command.iter().any(|a| a.contains("s3cr3t")), "{:?}", step.command);
+            assert_eq!(step.env, vec![("REDISCLI_AUTH".to_string(), "s3cr3t".to_string())]);
+        }
+        assert_eq!(query.command[..2], ["sh", "-c"]);
+        assert_eq!(
+            query.command[4..],
+            ["redis-cli", "--user", "default", "--no-raw", "-n", "0"]
+        );
+        let init = Redis::init_support().unwrap();
+        assert_eq!((init.directory, init.suffixes), (None, vec![".redis".to_string()]));
     }
 }

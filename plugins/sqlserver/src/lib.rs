@@ -290,6 +290,43 @@ impl Engine for SqlServer {
         judge_prelogin_reply(&received)
     }
 
+    /// sqlcmd reads the password from `SQLCMDPASSWORD` (never argv). `-b` makes a failing
+    /// batch exit non-zero; query text arrives on stdin.
+    fn client(at: Endpoint) -> ClientCommands {
+        let c = &at.credentials;
+        let shell = Self::connection(at.clone()).shell;
+        let mut query = shell.clone();
+        query.push("-b".into());
+        let step = |description: &str, command: Vec<String>| ExecStep {
+            description: description.into(),
+            command,
+            env: vec![("SQLCMDPASSWORD".into(), c.password.clone())],
+            stdin: None,
+        };
+        ClientCommands {
+            host_shell: Some(vec![
+                "sqlcmd".into(),
+                "-C".into(),
+                "-S".into(),
+                format!("{},{}", at.host, at.port),
+                "-U".into(),
+                c.user.clone(),
+                "-d".into(),
+                c.database.clone(),
+            ]),
+            container_shell: step("sqlcmd", shell),
+            query: Some(step("query", query)),
+        }
+    }
+
+    /// The image has no init directory: `*.sql` files go through the query runner.
+    fn init_support() -> Option<InitSupport> {
+        Some(InitSupport {
+            directory: None,
+            suffixes: vec![".sql".into()],
+        })
+    }
+
     fn connection(at: Endpoint) -> ConnectionInfo {
         let c = &at.credentials;
         ConnectionInfo {
@@ -896,5 +933,26 @@ mod tests {
         assert_eq!(ado_net_value(" lead"), "\" lead\"");
         assert_eq!(jdbc_value(" lead"), "{ lead}");
         assert_eq!(jdbc_value("a}b"), "{a}}b}");
+    }
+
+    #[test]
+    fn clients_carry_the_password_in_env() {
+        let client = SqlServer::client(Endpoint {
+            host: "127.0.0.1".into(),
+            port: 14330,
+            credentials: Credentials {
+                user: "sa".into(),
+                password: "Str0ng!pw".into(),
+                database: "master".into(),
+            },
+        });
+        assert_eq!(client.host_shell.as_ref().unwrap()[3], "127.0.0.1,14330");
+        let query = client.query.unwrap();
+        for step in [&client.container_shell, &query] {
+            assert!(!step.command.iter().any(|a| a.contains("Str0ng")), "{:?}", step.command);
+            assert_eq!(step.env, vec![("SQLCMDPASSWORD".to_string(), "Str0ng!pw".to_string())]);
+        }
+        assert_eq!(query.command.last().unwrap(), "-b");
+        assert_eq!(SqlServer::init_support().unwrap().directory, None);
     }
 }

@@ -10,8 +10,11 @@
 
 mod convert;
 mod errors;
+mod interactive;
 mod logs;
 mod ssh;
+
+pub use interactive::Attach;
 
 use self::convert::{create_body, info_from_inspect, info_from_summary, secs_i32};
 use self::errors::{Subject, map_err, map_pull_err, retry, server_message, status_of, with_endpoint};
@@ -57,6 +60,28 @@ pub struct DockerBackend {
 }
 
 impl DockerBackend {
+    /// The exit code of exec `exec_id` in container `id`, once its output has ended (the
+    /// code can lag a few milliseconds behind).
+    async fn exec_exit_code(&self, id: &str, exec_id: &str) -> Result<i64> {
+        let deadline = tokio::time::Instant::now() + EXEC_EXIT_WAIT;
+        loop {
+            let inspect = retry(|| self.docker.inspect_exec(exec_id))
+                .await
+                .map_err(|e| map_err(e, Subject::Container(id)))?;
+            if inspect.running != Some(true)
+                && let Some(exit_code) = inspect.exit_code
+            {
+                return Ok(exit_code);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BackendError::Other(format!(
+                    "exec in container {id} did not report an exit code within {}s",
+                    EXEC_EXIT_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     /// Connects as the `docker` CLI would ([`endpoint::resolve`]: `DOCKER_HOST`, the Docker
     /// context, the local socket, else Podman's) and negotiates the API version.
     pub async fn connect() -> Result<Self> {
@@ -524,28 +549,10 @@ impl ContainerBackend for DockerBackend {
             }
             StartExecResults::Detached => {}
         }
-        // The exit code can lag a few milliseconds behind the end of the output.
-        let deadline = tokio::time::Instant::now() + EXEC_EXIT_WAIT;
-        loop {
-            let inspect = retry(|| self.docker.inspect_exec(&created.id))
-                .await
-                .map_err(|e| map_err(e, Subject::Container(id)))?;
-            if inspect.running != Some(true)
-                && let Some(exit_code) = inspect.exit_code
-            {
-                return Ok(ExecOutput {
-                    exit_code,
-                    output: String::from_utf8_lossy(&bytes).into_owned(),
-                });
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(BackendError::Other(format!(
-                    "exec in container {id} did not report an exit code within {}s",
-                    EXEC_EXIT_WAIT.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        Ok(ExecOutput {
+            exit_code: self.exec_exit_code(id, &created.id).await?,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+        })
     }
 
     async fn upload_files(&self, id: &str, files: &[FileUpload]) -> Result<()> {
