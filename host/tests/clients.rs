@@ -279,11 +279,7 @@ fn init_scripts_run_before_ready_and_a_failing_one_fails_the_create_leaving_noth
     let seed = good.path().join("seed.redis");
     std::fs::write(&seed, "SET seeded yes\n").unwrap();
 
-    // MariaDB is not here: the test image's entrypoint (tests/images/mysql) passes the root
-    // password through a process substitution assigned to an array, whose descriptor is
-    // closed before `mysql` runs, so it cannot run any init script ("Could not open
-    // required defaults file: /dev/fd/63"); the official image does not have that bug.
-    for engine in ["postgres"] {
+    for engine in ["postgres", "mysql"] {
         let name = arena.name(&format!("init{engine}"));
         arena.ok(&[
             "create",

@@ -342,6 +342,7 @@ mod tests {
             created_at: None,
             started_at: None,
             uptime_secs: Some(7_300),
+            expires_in_secs: None,
             plugin_version: "0.3.0".into(),
             server_version: None,
         }

@@ -1,10 +1,10 @@
 //! One module per command; each turns parsed arguments into work and output.
 
 mod bench;
+mod client;
 mod completions;
 mod config;
 pub(crate) mod context;
-mod client;
 mod create;
 pub(crate) mod destroy;
 mod engines;
@@ -15,9 +15,9 @@ mod lifecycle;
 mod list;
 mod logs;
 mod plugin;
+mod run;
 mod shared;
 mod snapshot;
-mod run;
 
 use crate::cli::{Cli, Command};
 use crate::paths;

@@ -181,6 +181,7 @@ impl InstanceRecord {
         }
         if let Some(role) = &self.role {
             labels.insert(key::ROLE.into(), role.clone());
+        }
         if let Some(at) = self.expires_at {
             labels.insert(key::EXPIRES_AT.into(), at.to_string());
         }

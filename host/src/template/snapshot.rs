@@ -195,6 +195,7 @@ pub async fn reset<B: ContainerBackend>(
         spec: r.spec.clone(),
         timeout: r.timeout,
         publish_all_interfaces: r.publish_all_interfaces,
+        init: r.init.clone(),
     };
     let made = if cancel.is_cancelled() {
         Err(anyhow::anyhow!("interrupted"))

@@ -94,9 +94,30 @@ pub async fn provision<B: ContainerBackend>(
     let Some(twin) = twin(resolver, request, r) else {
         return cold().await;
     };
-    let (done, made) = tokio::join!(cold(), make(backend, &twin, &key, &plan, cancel));
+    // The template is given up (and undone) as soon as the instance itself fails or the
+    // command is interrupted: a failed create must not wait for it.
+    let making = Cancel::default();
+    let (done, made) = tokio::join!(
+        async {
+            let done = cold().await;
+            if done.is_err() {
+                making.cancel();
+            }
+            done
+        },
+        async {
+            tokio::select! {
+                made = make(backend, &twin, &key, &plan, &making) => made,
+                () = async {
+                    cancel.cancelled().await;
+                    making.cancel();
+                    std::future::pending::<()>().await
+                } => unreachable!("pending"),
+            }
+        }
+    );
     if let Err(e) = made
-        && !cancel.is_cancelled()
+        && !making.is_cancelled()
     {
         warn(format_args!(
             "{}: could not make a warm-start template (creates stay cold): {}",

@@ -303,6 +303,7 @@ pub fn as_instance(t: &TenantView) -> anyhow::Result<crate::instance::Instance> 
         created_at: Some(t.created_at.clone()),
         started_at: None,
         uptime_secs: None,
+        expires_in_secs: None,
         plugin_version: String::new(),
         server_version: None,
     })

@@ -258,6 +258,10 @@ impl Engine for Redis {
     }
 }
 
+/// Runs the client ("$@") on stdin, prints its output, and fails when it failed or printed
+/// an error reply.
+const QUERY_WRAPPER: &str = r#"out=$("$@"); status=$?; printf '%s\n' "$out"; [ "$status" -eq 0 ] || exit "$status"; if printf '%s\n' "$out" | grep -q '^(error) '; then exit 1; fi"#;
+
 /// Judges the replies to `AUTH` and `PING`, one RESP line each. `redis-cli ping` exits 0 on
 /// `-LOADING`, so the reply text is what counts: only `+OK` followed by `+PONG` means ready
 /// (authenticated; the server version is not part of this exchange).
@@ -265,10 +269,6 @@ impl Engine for Redis {
 /// - `-LOADING` (dataset loading), `-BUSY` (script running), `-MASTERDOWN`: not yet.
 /// - Any other error (`-WRONGPASS`, `-NOAUTH`, `-ERR ...`): failed with the server's text.
 /// - A line that is not a RESP simple string or error: not Redis.
-/// Runs the client ("$@") on stdin, prints its output, and fails when it failed or printed
-/// an error reply.
-const QUERY_WRAPPER: &str = r#"out=$("$@"); status=$?; printf '%s\n' "$out"; [ "$status" -eq 0 ] || exit "$status"; if printf '%s\n' "$out" | grep -q '^(error) '; then exit 1; fi"#;
-
 fn judge_replies(received: &[u8]) -> HandshakeOutcome {
     let mut replies = Vec::new();
     let mut rest = received;

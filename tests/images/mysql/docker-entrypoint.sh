@@ -114,11 +114,14 @@ init_database_dir() {
 # Client connection to the temporary server. Root has no password until
 # setup_db's SQL runs, afterwards the password is passed via a defaults file.
 process_sql() {
-  local passfile=()
+  # The process substitution must be in the mysql call itself: one stored in a variable
+  # is closed before mysql opens it (as the official image does it).
   if [ -n "${MYSQL_ROOT_PASSWORD:-}" ] && [ -n "${_ROOT_PASSWORD_SET:-}" ]; then
-    passfile=(--defaults-extra-file=<(printf '[client]\npassword="%s"\n' "${MYSQL_ROOT_PASSWORD//\"/\\\"}"))
+    mysql --defaults-extra-file=<(printf '[client]\npassword="%s"\n' "${MYSQL_ROOT_PASSWORD//\"/\\\"}") \
+      --protocol=socket -uroot -hlocalhost --socket="$SOCKET" --comments "$@"
+  else
+    mysql --protocol=socket -uroot -hlocalhost --socket="$SOCKET" --comments "$@"
   fi
-  mysql "${passfile[@]}" --protocol=socket -uroot -hlocalhost --socket="$SOCKET" --comments "$@"
 }
 
 temp_server_start() {
