@@ -48,7 +48,9 @@ pub async fn provision<B: ContainerBackend>(
         )
         .await;
     }
-    if warm.cold || warm.adopting {
+    // Templates are verified on a local engine only: on a remote one a cold create
+    // that made a template beside it lost its published port (see the README).
+    if warm.cold || warm.adopting || !backend.client_address().is_loopback() {
         return cold().await;
     }
     let plan = match data_plan(r) {
