@@ -359,12 +359,9 @@ fn ttl_shows_in_list_gc_destroys_expired_and_every_command_reaps_ephemeral_ones(
     arena.ok(&["create", "redis", "--name", &short, "--ttl", "1s"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let out = arena.cmd().args(["url", &long]).output().unwrap();
-    assert!(out.status.success());
-    assert!(
-        stderr(&out).contains(&format!("destroyed expired instance {short}")),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!container_exists(&short));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // This command reaps it, unless a dbarena command of a suite running at the same time
+    // got there first: either way it is gone.
+    assert!(!container_exists(&short), "{}", stderr(&out));
     assert!(container_exists(&long));
 }
