@@ -394,7 +394,7 @@ impl Engine for Postgres {
     }
 
     fn tenant_connection(pooled: Option<Endpoint>, direct: Endpoint) -> ConnectionInfo {
-        tenant::connection(pooled, direct, |at| Self::connection(at.clone()).url)
+        tenant::connection(pooled, direct, Self::connection)
     }
 
     fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> {

@@ -247,30 +247,21 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
 
 /// `DATABASE_URL` through the pooler (what a running app uses), `DIRECT_URL` straight to
 /// the server (migrations, `LISTEN`, session state a transaction pool would lose).
-pub fn connection(pooled: Option<Endpoint>, direct: Endpoint, url_of: impl Fn(&Endpoint) -> String) -> ConnectionInfo {
-    let direct_url = url_of(&direct);
-    let main = pooled.unwrap_or_else(|| direct.clone());
-    let url = url_of(&main);
-    let c = &main.credentials;
-    ConnectionInfo {
-        env: vec![
-            ("DATABASE_URL".into(), url.clone()),
-            ("DIRECT_URL".into(), direct_url),
-            ("PGHOST".into(), main.host.clone()),
-            ("PGPORT".into(), main.port.to_string()),
-            ("PGUSER".into(), c.user.clone()),
-            ("PGPASSWORD".into(), c.password.clone()),
-            ("PGDATABASE".into(), c.database.clone()),
-        ],
-        url,
-        shell: vec![
-            "psql".into(),
-            "-U".into(),
-            c.user.clone(),
-            "-d".into(),
-            c.database.clone(),
-        ],
-    }
+pub fn connection(
+    pooled: Option<Endpoint>,
+    direct: Endpoint,
+    connection_of: impl Fn(Endpoint) -> ConnectionInfo,
+) -> ConnectionInfo {
+    let direct_url = connection_of(direct.clone()).url;
+    let mut info = connection_of(pooled.unwrap_or(direct));
+    // Right after DATABASE_URL, as the Instance Manager printed them.
+    let at = info
+        .env
+        .iter()
+        .position(|(k, _)| k == "DATABASE_URL")
+        .map_or(0, |i| i + 1);
+    info.env.insert(at, ("DIRECT_URL".into(), direct_url));
+    info
 }
 
 #[cfg(test)]
