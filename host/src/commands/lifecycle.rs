@@ -70,7 +70,10 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
     let mut failed = false;
     for result in results {
         match result {
-            Ok((instance, _)) => instances.push(instance),
+            Ok((instance, _)) => {
+                instance.warn_other_server_version();
+                instances.push(instance)
+            }
             Err(e) => {
                 eprintln!("error: {}", escape(&format!("{e:#}")));
                 failed = true;
