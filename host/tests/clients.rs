@@ -118,13 +118,14 @@ fn query_exec_env_and_shell_on_postgres_mariadb_and_redis() {
     assert!(arena.ok(&["shell", rd, "--", "GET", "k"]).contains("42"));
     assert!(arena.ok(&["shell", "--container", rd, "--", "GET", "k"]).contains("42"));
 
-    // shell in a pseudo-terminal, typed into: the TTY path through docker exec.
-    for (n, input, expect) in [
-        (pg, "\\pset pager off\nselect 6*7 as typed;\n\\q\n", "typed"),
-        (my, "select 6*7 as typed;\nexit\n", "typed"),
-        // Not redis-cli: on Docker 20.10 its line editor waits for a cursor-position
-        // answer that `script` never gives (a known gap; its container shell is checked
-        // non-interactively above).
+    // shell in a pseudo-terminal, typed into: the TTY path through docker exec. Typing
+    // waits for the client's prompt, as a person would: before the client puts the
+    // terminal in raw mode, its line discipline would turn redis-cli's Enter into a newline.
+    for (n, prompt, input, expect) in [
+        (pg, "=", "\\pset pager off\nselect 6*7 as typed;\n\\q\n", "typed"),
+        (my, "]>", "select 6*7 as typed;\nexit\n", "typed"),
+        // redis-cli's line editor takes only a carriage return as Enter, as a terminal sends it.
+        (rd, "6379>", "EVAL 'return 6*7' 0\rquit\r", "(integer)"),
     ] {
         let mut child = Command::new("script")
             .args([
@@ -144,12 +145,46 @@ fn query_exec_env_and_shell_on_postgres_mariadb_and_redis() {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        // Typed after the client started, as a person would.
-        std::thread::sleep(std::time::Duration::from_secs(2));
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                text.extend_from_slice(&buf[..n]);
+                let _ = tx.send(String::from_utf8_lossy(&text).into_owned());
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(seen) if seen.contains(prompt) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("{n}: no prompt {prompt:?} within 30 s");
+                }
+            }
+        }
         std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = stdout(&out);
-        assert!(out.status.success(), "{n}: {text}{}", stderr(&out));
+        drop(stdin);
+        // A client that never ends is a failure, not a hung suite.
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{n}: the shell did not end within 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let text = reader.join().unwrap();
+        assert!(status.success(), "{n}: {text}");
         assert!(text.contains(expect) && text.contains("42"), "{n}: {text}");
         assert!(!text.contains("NOAUTH"), "{n}: {text}");
     }

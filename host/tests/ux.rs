@@ -273,7 +273,7 @@ fn a_server_running_another_version_than_asked_is_shown_and_warned() {
         .find(|l| l.starts_with(&name))
         .unwrap_or_else(|| panic!("{list}"));
     assert!(row.contains("postgres 15.") && row.contains('*'), "{list}");
-    assert!(list.contains("* the server reports another version"), "{list}");
+    assert!(list.contains("* the server runs another version"), "{list}");
     let inspect = arena.ok(&["inspect", &name]);
     assert!(inspect.contains("(asked for 16)"), "{inspect}");
     let json = arena.json(&["inspect", &name, "--json"]);

@@ -151,7 +151,7 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
     let mut out = columns(&header, rows);
     out.push_str(note);
     if instances.iter().any(|i| i.other_server_version().is_some()) {
-        out.push_str("* the server reports another version than the one asked for (see `dbarena inspect NAME`)\n");
+        out.push_str("* the server runs another version than asked for (see `dbarena inspect NAME`)\n");
     }
     out
 }
@@ -398,8 +398,9 @@ mod tests {
         let mut same = instance("pg2", "postgres", "15", 5433);
         same.server_version = Some("15.8".into());
         let out = render(&[pinned, same], false, Some(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
         assert!(out.contains("postgres 15.8*") && out.contains("postgres 15 "), "{out}");
-        assert!(out.contains("* the server reports another version"), "{out}");
+        assert!(out.contains("* the server runs another version"), "{out}");
         let plain = render(&[instance("r", "redis", "7", 6379)], false, Some(80));
         assert!(!plain.contains('*'), "{plain}");
     }
