@@ -266,6 +266,8 @@ pub async fn destroy_command<B: ContainerBackend>(
         remove_volume: args.remove_volume,
         yes: args.yes,
         cascade: args.cascade,
+        everywhere: args.everywhere,
+        json: args.json,
     }))
 }
 
