@@ -58,7 +58,9 @@ pub enum Command {
     Gc(GcArgs),
     /// Create or start the instances this directory's dbarena.toml declares, then print
     /// their connection variables.
-    #[command(after_help = "Examples:\n  dbarena up                  # in a directory with a dbarena.toml\n  eval \"$(dbarena up)\"        # and export DATABASE_URL, REDIS_URL...\n  dbarena down")]
+    #[command(
+        after_help = "Examples:\n  dbarena up                  # in a directory with a dbarena.toml\n  eval \"$(dbarena up)\"        # and export DATABASE_URL, REDIS_URL...\n  dbarena down"
+    )]
     Up(UpArgs),
     /// Destroy the instances of this directory's dbarena.toml (volumes kept unless
     /// --remove-volume).

@@ -142,7 +142,7 @@ fn parse(text: &str, dir: &Path, file: &Path) -> anyhow::Result<Project> {
         if let Some(ttl) = &entry.ttl {
             crate::cli::parse_ttl(ttl).map_err(|e| anyhow::anyhow!("{}: ttl '{}': {e}", at(), ttl.escape_debug()))?;
         }
-        for (key, _) in &entry.env {
+        for key in entry.env.keys() {
             if key.is_empty() || key.contains('=') {
                 bail!("{}: env: invalid key '{}'", at(), key.escape_debug());
             }
@@ -287,11 +287,17 @@ mod tests {
             parse_text("[instances.db]\nengine = \"postgres\"\nversoin = \"16\"\n").unwrap_err()
         );
         assert!(e.contains("/repo/app/dbarena.toml") && e.contains("versoin"), "{e}");
-        let e = format!("{:#}", parse_text("[instance.db]\nengine = \"postgres\"\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            parse_text("[instance.db]\nengine = \"postgres\"\n").unwrap_err()
+        );
         assert!(e.contains("dbarena.toml") && e.contains("instance"), "{e}");
         let e = format!("{:#}", parse_text("[instances.db]\nversion = \"16\"\n").unwrap_err());
         assert!(e.contains("engine"), "{e}");
-        let e = format!("{:#}", parse_text("[instances.\"bad name\"]\nengine = \"redis\"\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            parse_text("[instances.\"bad name\"]\nengine = \"redis\"\n").unwrap_err()
+        );
         assert!(e.contains("[instances.bad name]"), "{e}");
         let e = format!(
             "{:#}",

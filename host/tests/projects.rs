@@ -124,7 +124,11 @@ fn up_is_idempotent_env_works_and_down_touches_only_its_project() {
     assert_eq!(stdout(&ok_in(&arena, &deep, &["env"])), env);
     let outside_dir = root.path();
     let out = in_dir(&arena, outside_dir, &["env"]);
-    assert!(!out.status.success() && stderr(&out).contains("dbarena.toml"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("dbarena.toml"),
+        "{}",
+        stderr(&out)
+    );
 
     // Another project and an instance outside any project.
     ok_in(&arena, &second, &["up"]);
@@ -166,15 +170,31 @@ fn up_is_idempotent_env_works_and_down_touches_only_its_project() {
     let stopped = json_in(&arena, &app, &["stop", "--all", "-y", "--json"]);
     assert_eq!(stopped.as_array().unwrap().len(), 2, "{stopped}");
     let running = |name: &str| {
-        stdout(&common::docker(&["container", "inspect", "-f", "{{.State.Running}}", name])).trim() == "true"
+        stdout(&common::docker(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            name,
+        ]))
+        .trim()
+            == "true"
     };
     assert!(!running(&pg) && !running(&cache) && running(&other) && running(&outside));
 
     // `down`: only this project; the persistent volume stays without --remove-volume.
     let down = json_in(&arena, &app, &["down", "--json"]);
-    let names: Vec<&str> = down.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = down
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, [cache.as_str(), pg.as_str()], "{down}");
-    assert!(down.as_array().unwrap().iter().all(|d| d["result"] == "destroyed"), "{down}");
+    assert!(
+        down.as_array().unwrap().iter().all(|d| d["result"] == "destroyed"),
+        "{down}"
+    );
     assert!(!container_exists(&pg) && !container_exists(&cache));
     assert!(volume_exists(&format!("{cache}-data")), "down deleted persistent data");
     assert!(container_exists(&other) && container_exists(&outside));
@@ -226,5 +246,9 @@ fn a_bad_project_file_names_the_file_and_the_key() {
     // Outside a project, `up` says what it needs.
     let empty = tempfile::tempdir().unwrap();
     let out = in_dir(&arena, empty.path(), &["up"]);
-    assert!(!out.status.success() && stderr(&out).contains("dbarena.toml"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("dbarena.toml"),
+        "{}",
+        stderr(&out)
+    );
 }

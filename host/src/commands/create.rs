@@ -106,49 +106,44 @@ pub(crate) async fn create_groups<B: ContainerBackend>(
     let progress = Progress::new();
     let cancel = Cancel::default();
     let journals: Vec<Journal> = resolved.iter().map(|_| Journal::new()).collect();
-    let creates = join_all(
-        resolved
-            .iter()
-            .zip(&journals)
-            .zip(&requests)
-            .zip(&origins)
-            .map(|(((r, journal), (request, adopting)), (args, from))| {
-                let bar = progress.line(&r.record.name);
-                let cancel = cancel.clone();
-                let resolver = &resolver;
-                let choices = Choices {
-                    keep_on_failure: args.keep_on_failure,
-                    ..Default::default()
-                };
-                let warm = WarmChoice {
-                    from: from.clone(),
-                    // Init scripts run at first start, which a template's data has had:
-                    // such an instance is initialised from scratch (and makes no template).
-                    cold: args.cold || !r.init.is_empty(),
-                    adopting: *adopting,
-                };
-                async move {
-                    let started = Instant::now();
-                    let result = warm::provision(
-                        &ctx.backend,
-                        resolver,
-                        request,
-                        r,
-                        &warm,
-                        choices,
-                        journal,
-                        &cancel,
-                        &|msg| bar.set_message(escape(&msg).into_owned()),
-                    )
-                    .await;
-                    match &result {
-                        Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
-                        Err(_) => bar.abandon_with_message("failed"),
-                    }
-                    result
+    let creates = join_all(resolved.iter().zip(&journals).zip(&requests).zip(&origins).map(
+        |(((r, journal), (request, adopting)), (args, from))| {
+            let bar = progress.line(&r.record.name);
+            let cancel = cancel.clone();
+            let resolver = &resolver;
+            let choices = Choices {
+                keep_on_failure: args.keep_on_failure,
+                ..Default::default()
+            };
+            let warm = WarmChoice {
+                from: from.clone(),
+                // Init scripts run at first start, which a template's data has had:
+                // such an instance is initialised from scratch (and makes no template).
+                cold: args.cold || !r.init.is_empty(),
+                adopting: *adopting,
+            };
+            async move {
+                let started = Instant::now();
+                let result = warm::provision(
+                    &ctx.backend,
+                    resolver,
+                    request,
+                    r,
+                    &warm,
+                    choices,
+                    journal,
+                    &cancel,
+                    &|msg| bar.set_message(escape(&msg).into_owned()),
+                )
+                .await;
+                match &result {
+                    Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
+                    Err(_) => bar.abandon_with_message("failed"),
                 }
-            }),
-    );
+                result
+            }
+        },
+    ));
     tokio::pin!(creates);
     let results = tokio::select! {
         results = &mut creates => results,
@@ -295,9 +290,7 @@ async fn resolve_all<'c, B: ContainerBackend>(
             timeout: args.timeout,
             publish_all_interfaces: args.publish_all_interfaces,
         };
-        let mut r = resolver
-            .instance(&request, &name, adopt.as_ref())
-            .map_err(in_project)?;
+        let mut r = resolver.instance(&request, &name, adopt.as_ref()).map_err(in_project)?;
         r.record.project = args.project.as_ref().map(|o| o.id.clone());
         if let Some(ttl) = args.ttl {
             r.record.expires_at = Some(chrono::Utc::now().timestamp().saturating_add(ttl.as_secs() as i64));

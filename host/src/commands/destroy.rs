@@ -43,9 +43,30 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
             crate::tenant::ops::destroy_command(ctx, args).await?;
         }
         let volumes_confirmed = args.yes || confirmed;
-        return remove(ctx, &containers, &names, &volumes_by_instance, args.remove_volume, volumes_confirmed, args.json).await;
+        return remove(
+            ctx,
+            &containers,
+            &names,
+            &volumes_by_instance,
+            args.remove_volume,
+            volumes_confirmed,
+            args.json,
+            &[],
+        )
+        .await;
     }
-    let Some(args) = crate::tenant::ops::destroy_command(ctx, args).await? else {
+    let rest = crate::tenant::ops::destroy_command(ctx, args).await?;
+    // The names that were tenants are gone already (their servers keep running).
+    let tenants: Vec<String> = args
+        .names
+        .iter()
+        .filter(|n| !rest.as_ref().is_some_and(|r| r.names.contains(n)))
+        .cloned()
+        .collect();
+    let Some(args) = rest else {
+        if args.json {
+            output::print_json(&tenants.into_iter().map(Destroyed::tenant).collect::<Vec<_>>())?;
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let args = &args;
@@ -61,7 +82,17 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &DestroyArgs) -> a
         }
         names.insert(name.clone());
     }
-    remove(ctx, &containers, &names, &volumes_by_instance, args.remove_volume, args.yes, args.json).await
+    remove(
+        ctx,
+        &containers,
+        &names,
+        &volumes_by_instance,
+        args.remove_volume,
+        args.yes,
+        args.json,
+        &tenants,
+    )
+    .await
 }
 
 /// The instances `--all` destroys in `scope`: its containers, and the instances of which
@@ -95,8 +126,23 @@ struct Destroyed {
     volumes_kept: Vec<String>,
 }
 
+impl Destroyed {
+    /// A tenant `destroy` dropped (its data went with it).
+    fn tenant(name: String) -> Self {
+        Self {
+            name,
+            result: "destroyed",
+            error: None,
+            volumes_removed: Vec::new(),
+            volumes_kept: Vec::new(),
+        }
+    }
+}
+
 /// Removes `containers`, and the volumes of `names` when `remove_volume` (asking first
-/// unless `confirmed`). Shared by `destroy` and `down`.
+/// unless `confirmed`). `tenants` were destroyed before, for the `--json` report. Shared
+/// by `destroy` and `down`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn remove<B: ContainerBackend>(
     ctx: &Context<B>,
     containers: &[Managed],
@@ -105,6 +151,7 @@ pub(crate) async fn remove<B: ContainerBackend>(
     remove_volume: bool,
     confirmed: bool,
     json: bool,
+    tenants: &[String],
 ) -> anyhow::Result<ExitCode> {
     let volumes: Vec<String> = names
         .iter()
@@ -172,7 +219,9 @@ pub(crate) async fn remove<B: ContainerBackend>(
         }
     }
     for name in names {
-        let Some(entry) = report.get_mut(name.as_str()) else { continue };
+        let Some(entry) = report.get_mut(name.as_str()) else {
+            continue;
+        };
         for v in volumes_by_instance.get(name).into_iter().flatten() {
             if !remove_volume {
                 entry.volumes_kept.push(v.name.clone());
@@ -195,7 +244,9 @@ pub(crate) async fn remove<B: ContainerBackend>(
         }
     }
     if json {
-        output::print_json(&report.into_values().collect::<Vec<_>>())?;
+        let mut all: Vec<Destroyed> = tenants.iter().cloned().map(Destroyed::tenant).collect();
+        all.extend(report.into_values());
+        output::print_json(&all)?;
     } else if !remove_volume && !volumes.is_empty() {
         println!(
             "kept persistent volume(s) {} (add --remove-volume to delete)",

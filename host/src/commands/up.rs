@@ -68,7 +68,10 @@ pub(crate) async fn project_instances<B: ContainerBackend>(ctx: &Context<B>) -> 
     let mut out = Vec::new();
     for name in project.instances.keys() {
         let Some(m) = all.iter().find(|m| &m.record.name == name && project.owns(&m.record)) else {
-            bail!("{name} of {} is not created yet: run `dbarena up`", project.origin.file.display());
+            bail!(
+                "{name} of {} is not created yet: run `dbarena up`",
+                project.origin.file.display()
+            );
         };
         let i = ctx.instance(m).await;
         if i.port.is_none() {
@@ -224,6 +227,7 @@ pub async fn down<B: ContainerBackend>(ctx: &Context<B>, args: &DownArgs) -> any
         args.remove_volume,
         args.yes,
         args.json,
+        &[],
     )
     .await
 }
