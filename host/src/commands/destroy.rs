@@ -268,6 +268,6 @@ pub fn confirm(question: &str) -> anyhow::Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        bail!("cancelled; nothing was deleted")
+        bail!("cancelled; nothing was changed")
     }
 }
