@@ -101,6 +101,14 @@ fn up_is_idempotent_env_works_and_down_touches_only_its_project() {
     let out = with_env(&env, "redis-cli -u \"$REDIS_URL\" ping");
     assert_eq!(stdout(&out).trim(), "PONG", "{}", stderr(&out));
     let ids = (container_id(&pg), container_id(&cache));
+    let inspected = json_in(&arena, &app, &["inspect", &pg, "--json"]);
+    assert_eq!(
+        inspected["project"].as_str().unwrap(),
+        app.canonicalize().unwrap().to_str().unwrap(),
+        "the record carries the project"
+    );
+    let out = with_env(&env, "redis-cli -u \"$REDIS_URL\" set kept yes");
+    assert_eq!(stdout(&out).trim(), "OK", "{}", stderr(&out));
 
     // Twice: nothing new, the same containers, the same variables.
     let again = ok_in(&arena, &app, &["up"]);
@@ -198,6 +206,12 @@ fn up_is_idempotent_env_works_and_down_touches_only_its_project() {
     assert!(!container_exists(&pg) && !container_exists(&cache));
     assert!(volume_exists(&format!("{cache}-data")), "down deleted persistent data");
     assert!(container_exists(&other) && container_exists(&outside));
+    // The next `up` gets the persistent data back, with its credentials.
+    let env = stdout(&ok_in(&arena, &app, &["up"]));
+    let out = with_env(&env, "redis-cli -u \"$REDIS_URL\" get kept");
+    assert_eq!(stdout(&out).trim(), "yes", "{}", stderr(&out));
+    ok_in(&arena, &app, &["down"]);
+    assert!(!container_exists(&pg) && !container_exists(&cache));
     let gone = json_in(&arena, &app, &["down", "--remove-volume", "-y", "--json"]);
     assert_eq!(gone[0]["result"], "volume-only", "{gone}");
     assert_eq!(gone[0]["volumes_removed"][0], format!("{cache}-data"));

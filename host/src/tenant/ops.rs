@@ -321,5 +321,6 @@ pub fn as_instance(t: &TenantView) -> anyhow::Result<crate::instance::Instance> 
         expires_in_secs: None,
         plugin_version: String::new(),
         server_version: None,
+        project: None,
     })
 }
