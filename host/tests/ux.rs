@@ -239,3 +239,82 @@ fn errors_name_the_users_flag_or_instance() {
     let out = arena.cmd().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_server_running_another_version_than_asked_is_shown_and_warned() {
+    if !docker_available("a_server_running_another_version_than_asked_is_shown_and_warned") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("pinned");
+    // An image pinned to 15 while the user asks for 16, as a config pin would do.
+    let out = arena
+        .cmd()
+        .args([
+            "create",
+            "postgres@16",
+            "--image",
+            "dbarena-test/postgres:15",
+            "--name",
+            &name,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("asked for postgres 16 but the server reports 15"),
+        "{}",
+        stderr(&out)
+    );
+
+    let list = arena.ok(&["list"]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains("postgres 15.") && row.contains('*'), "{list}");
+    assert!(list.contains("* the server reports another version"), "{list}");
+    let inspect = arena.ok(&["inspect", &name]);
+    assert!(inspect.contains("(asked for 16)"), "{inspect}");
+    let json = arena.json(&["inspect", &name, "--json"]);
+    assert!(
+        json["server_version"].as_str().is_some_and(|v| v.starts_with("15.")),
+        "{json}"
+    );
+
+    arena.ok(&["stop", &name]);
+    let out = arena.cmd().args(["start", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("asked for postgres 16 but the server reports 15"),
+        "start warns too: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_output_quietly() {
+    // `dbarena engines | head -0`: stdout is a pipe nobody reads any more.
+    let arena = Arena::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    for args in [
+        &["engines"][..],
+        &["engines", "--json"],
+        &["man"],
+        &["completions", "bash"],
+    ] {
+        let out = arena
+            .cmd()
+            .args(args)
+            .stdout(writer.try_clone().unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{args:?}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+    }
+}

@@ -134,14 +134,15 @@ impl<B: ContainerBackend> Context<B> {
         Ok(orphans)
     }
 
-    /// Status as users see it: running instances are probed once through their port.
-    pub async fn status_of(&self, m: &Managed) -> Status {
+    /// Status as users see it: running instances are probed once through their port, and
+    /// the probe's handshake gives the version the server reports about itself.
+    pub async fn status_of(&self, m: &Managed) -> (Status, Option<String>) {
         if m.info.state != State::Running {
-            return Status::Stopped;
+            return (Status::Stopped, None);
         }
         let resolver = Resolver::new(&self.config, &self.registry);
         let Ok(resolved) = resolver.existing(&m.record, None) else {
-            return Status::Unhealthy;
+            return (Status::Unhealthy, None);
         };
         let check = ReadinessCheck::new(
             &self.backend,
@@ -152,25 +153,28 @@ impl<B: ContainerBackend> Context<B> {
             Duration::ZERO,
             None,
         );
-        if check.accepts_clients().await {
-            return Status::Healthy;
+        if let Some(info) = check.accepts_clients().await {
+            return (Status::Healthy, info.server_version);
         }
         let within_startup = m
             .info
             .started_at
             .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < resolved.timeout.as_secs() as i64);
-        if within_startup {
+        let status = if within_startup {
             Status::Starting
         } else {
             Status::Unhealthy
-        }
+        };
+        (status, None)
     }
 
-    /// The user-facing view of an instance, with its current status.
+    /// The user-facing view of an instance, with its current status and server version.
     pub async fn instance(&self, m: &Managed) -> Instance {
-        let status = self.status_of(m).await;
+        let (status, server_version) = self.status_of(m).await;
         let plugin = self.registry.get(&m.record.engine).ok().map(|e| &e.plugin);
-        Instance::from_container(&m.info, &m.record, plugin, status, self.backend.client_address())
+        let mut view = Instance::from_container(&m.info, &m.record, plugin, status, self.backend.client_address());
+        view.server_version = server_version;
+        view
     }
 }
 

@@ -190,14 +190,7 @@ pub(crate) async fn create_groups<B: ContainerBackend>(
                 }
                 if let Some(proof) = &done.proof.handshake {
                     view.server_version = proof.server_version.clone();
-                    if let Some(running) = &proof.server_version
-                        && !same_version(&r.record.version, running)
-                    {
-                        output::warn(format_args!(
-                            "{}: asked for {} {} but the server reports {} (image {}): check the image pinned in the config or --image",
-                            r.record.name, r.record.engine, r.record.version, running, r.record.image
-                        ));
-                    }
+                    view.warn_other_server_version();
                     if !proof.authenticated {
                         let why = proof
                             .note
@@ -337,25 +330,4 @@ fn print_connection(i: &Instance) {
         println!("  volumes   {}", i.volumes.join(", "));
     }
     println!();
-}
-
-/// Whether the version a server reports (`16.4 (Debian 16.4-1)`, `8.0.36`) is the one asked
-/// for (`16`, `8.0`): the request is a prefix ending at a version-part boundary.
-fn same_version(requested: &str, running: &str) -> bool {
-    running
-        .strip_prefix(requested)
-        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn versions_match_by_whole_parts() {
-        assert!(super::same_version("16", "16.4 (Debian 16.4-1.pgdg120+1)"));
-        assert!(super::same_version("8.0", "8.0.36"));
-        assert!(super::same_version("7", "7"));
-        assert!(!super::same_version("17", "15.8"));
-        assert!(!super::same_version("1", "16.4"));
-        assert!(!super::same_version("8.0", "10.11.6-MariaDB"));
-    }
 }

@@ -92,7 +92,10 @@ pub(crate) async fn start_all<B: ContainerBackend>(
     let mut failed = false;
     for result in results {
         match result {
-            Ok((instance, _)) => instances.push(instance),
+            Ok((instance, _)) => {
+                instance.warn_other_server_version();
+                instances.push(instance)
+            }
             Err(e) => {
                 eprintln!("error: {}", escape(&format!("{e:#}")));
                 failed = true;

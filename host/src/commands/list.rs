@@ -89,9 +89,17 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
                 Some(p) => format!("{}:{p}", i.host),
             };
             let uptime = i.uptime_secs.map(|s| s.max(0) as u64);
+            // The version the server really runs, when it is not the one asked for.
+            let engine = match i.other_server_version() {
+                Some(running) => {
+                    let running = running.split_whitespace().next().unwrap_or(running);
+                    format!("{} {}*", i.engine, escape(running))
+                }
+                None => format!("{} {}", i.engine, i.version),
+            };
             let mut row = vec![
                 i.name.clone(),
-                format!("{} {}", i.engine, i.version),
+                engine,
                 i.status.to_string(),
                 port,
                 match uptime {
@@ -142,6 +150,9 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
     }
     let mut out = columns(&header, rows);
     out.push_str(note);
+    if instances.iter().any(|i| i.other_server_version().is_some()) {
+        out.push_str("* the server reports another version than the one asked for (see `dbarena inspect NAME`)\n");
+    }
     out
 }
 
@@ -278,6 +289,14 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
             "engine",
             format!("{} {} (plugin {})", i.engine, i.version, i.plugin_version),
         ),
+        (
+            "server",
+            match (&i.server_version, i.other_server_version()) {
+                (_, Some(running)) => format!("{} (asked for {})", escape(running), i.version),
+                (Some(running), None) => escape(running).into_owned(),
+                (None, None) => "-".into(),
+            },
+        ),
         ("status", i.status.to_string()),
         ("url", escape(i.url.as_deref().unwrap_or_default()).into_owned()),
         ("host", i.host.clone()),
@@ -374,6 +393,19 @@ mod tests {
         assert!(out.contains('…') && out.contains("--wide"), "{out}");
         let wide = render(&rows, true, None);
         assert!(wide.contains(&"n".repeat(64)) && wide.contains("127.0.0.1:5432") && wide.contains("URL"));
+    }
+
+    #[test]
+    fn a_server_running_another_version_is_shown_and_explained() {
+        let mut pinned = instance("pg", "postgres", "17", 5432);
+        pinned.server_version = Some("15.8 (Debian 15.8-1)".into());
+        let mut same = instance("pg2", "postgres", "15", 5433);
+        same.server_version = Some("15.8".into());
+        let out = render(&[pinned, same], false, Some(80));
+        assert!(out.contains("postgres 15.8*") && out.contains("postgres 15 "), "{out}");
+        assert!(out.contains("* the server reports another version"), "{out}");
+        let plain = render(&[instance("r", "redis", "7", 6379)], false, Some(80));
+        assert!(!plain.contains('*'), "{plain}");
     }
 
     #[test]

@@ -93,6 +93,24 @@ pub fn endpoint(info: &ContainerInfo, record: &InstanceRecord, client: &ClientAd
 }
 
 impl Instance {
+    /// The version the server reports when it is not the one asked for: a pinned image
+    /// (config or `--image`) can run another version than `ENGINE@VERSION` says.
+    pub fn other_server_version(&self) -> Option<&str> {
+        self.server_version
+            .as_deref()
+            .filter(|running| !same_version(&self.version, running))
+    }
+
+    /// Warns when the server runs another version than the one asked for.
+    pub fn warn_other_server_version(&self) {
+        if let Some(running) = self.other_server_version() {
+            crate::output::warn(format_args!(
+                "{}: asked for {} {} but the server reports {} (image {}): check the image pinned in the config or --image",
+                self.name, self.engine, self.version, running, self.image
+            ));
+        }
+    }
+
     /// The view of a container; `plugin` (when the engine is installed) formats the URL,
     /// `status` comes from a probe or the container state, `client` is where clients
     /// reach the engine's ports.
@@ -179,5 +197,26 @@ impl Instance {
             server_version: None,
             project: record.project.clone(),
         }
+    }
+}
+
+/// Whether the version a server reports (`16.4 (Debian 16.4-1)`, `8.0.36`) is the one asked
+/// for (`16`, `8.0`): the request is a prefix ending at a version-part boundary.
+fn same_version(requested: &str, running: &str) -> bool {
+    running
+        .strip_prefix(requested)
+        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn versions_match_by_whole_parts() {
+        assert!(super::same_version("16", "16.4 (Debian 16.4-1.pgdg120+1)"));
+        assert!(super::same_version("8.0", "8.0.36"));
+        assert!(super::same_version("7", "7"));
+        assert!(!super::same_version("17", "15.8"));
+        assert!(!super::same_version("1", "16.4"));
+        assert!(!super::same_version("8.0", "10.11.6-MariaDB"));
     }
 }

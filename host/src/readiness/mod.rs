@@ -152,15 +152,15 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
     }
 
     /// One quick handshake through the published port, if the engine has a handshake
-    /// probe: true when the server answers as ready right now.
-    pub async fn accepts_clients(&self) -> bool {
+    /// probe: what the server reported when it answers as ready right now.
+    pub async fn accepts_clients(&self) -> Option<ReadyInfo> {
         let port = self.readiness.probes.iter().find_map(|p| match p {
             Probe::Handshake(h) => Some(h.container_port),
             _ => None,
-        });
-        match port {
-            Some(port) => matches!(self.handshake(port).await, Ok(Attempt::Pass(_))),
-            None => false,
+        })?;
+        match self.handshake(port).await {
+            Ok(Attempt::Pass(info)) => Some(info),
+            _ => None,
         }
     }
 
