@@ -56,6 +56,15 @@ pub enum Command {
     Run(RunArgs),
     /// Destroy instances whose --ttl has passed.
     Gc(GcArgs),
+    /// Create or start the instances this directory's dbarena.toml declares, then print
+    /// their connection variables.
+    #[command(
+        after_help = "Examples:\n  dbarena up                  # in a directory with a dbarena.toml\n  eval \"$(dbarena up)\"        # and export DATABASE_URL, REDIS_URL...\n  dbarena down"
+    )]
+    Up(UpArgs),
+    /// Destroy the instances of this directory's dbarena.toml (volumes kept unless
+    /// --remove-volume).
+    Down(DownArgs),
     /// Pull, list or prune the images engines use.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -242,6 +251,10 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     pub shared: SharedArgs,
+
+    /// The project (`dbarena up`) the instance belongs to; not a flag.
+    #[arg(skip)]
+    pub project: Option<crate::project::Origin>,
 }
 
 /// `create --shared`: a tenant (database and role of its own) on a shared server.
@@ -291,13 +304,26 @@ pub struct StopArgs {
     #[arg(required_unless_present = "all")]
     pub names: Vec<String>,
 
-    /// Stop every running instance.
+    /// Stop every running instance (inside a project: the project's; asks first when
+    /// that is more than one, unless -y).
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
 
     /// Seconds to wait for a clean shutdown before killing.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub timeout: u64,
+
+    /// With --all inside a project: every instance, not only the project's.
+    #[arg(long, requires = "all")]
+    pub everywhere: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -306,9 +332,18 @@ pub struct DestroyArgs {
     #[arg(required_unless_present = "all")]
     pub names: Vec<String>,
 
-    /// Destroy every dbarena instance.
+    /// Destroy every dbarena instance (inside a project: the project's; asks first when
+    /// that is more than one, unless -y).
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
+
+    /// With --all inside a project: every instance, not only the project's.
+    #[arg(long, requires = "all")]
+    pub everywhere: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 
     /// Also delete the instances' persistent volumes (asks first unless -y).
     #[arg(long)]
@@ -369,8 +404,8 @@ pub enum EnvFormat {
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
-    /// Instance names; variables two of them share are prefixed with the instance name.
-    #[arg(required = true)]
+    /// Instance names (default: the instances of this directory's dbarena.toml); variables
+    /// two of them share are prefixed with the instance name.
     pub names: Vec<String>,
 
     #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
@@ -585,7 +620,7 @@ pub struct RunArgs {
 }
 
 /// `--ttl`: a humantime duration ("90s", "30m", "2h", "1d 2h"), at least a second.
-fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30m, 2h, 1d)"))?;
     if d.as_secs() == 0 {
         return Err("must be at least 1s".into());
@@ -595,6 +630,36 @@ fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Readiness timeout in seconds for instances started again (default: the engine's own).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+
+    /// How to print the connection variables (`--format json`: one object, as `env`).
+    #[arg(long, value_enum, default_value_t = EnvFormat::Sh, conflicts_with = "json")]
+    pub format: EnvFormat,
+
+    /// Print JSON (each instance, what `up` did with it, and the variables) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also delete the instances' persistent volumes (asks first unless -y).
+    #[arg(long)]
+    pub remove_volume: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

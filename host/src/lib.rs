@@ -29,6 +29,7 @@ pub mod instance;
 pub mod output;
 pub mod paths;
 pub mod plugin;
+pub mod project;
 pub mod provision;
 pub mod readiness;
 pub mod registry_index;

@@ -305,6 +305,7 @@ impl<'a> Resolver<'a> {
             created_at: chrono::Utc::now().to_rfc3339(),
             role: None,
             expires_at: None,
+            project: None,
         };
         Ok(ResolvedInstance {
             plugin,

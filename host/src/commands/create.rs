@@ -66,7 +66,17 @@ pub(crate) async fn create_all<B: ContainerBackend>(
     args: &CreateArgs,
     signals: &mut crate::signals::Signals,
 ) -> anyhow::Result<Created> {
-    if args.engines.len() > 1 {
+    create_groups(ctx, std::slice::from_ref(args), signals).await
+}
+
+/// [`create_all`] for several command lines at once (`up`: one per project entry), all
+/// resolved before anything is made and then provisioned in parallel.
+pub(crate) async fn create_groups<B: ContainerBackend>(
+    ctx: &Context<B>,
+    groups: &[CreateArgs],
+    signals: &mut crate::signals::Signals,
+) -> anyhow::Result<Created> {
+    for args in groups.iter().filter(|a| a.engines.len() > 1) {
         for (flag, set) in [
             ("--name", args.name.is_some()),
             ("--port", args.port.is_some()),
@@ -78,57 +88,62 @@ pub(crate) async fn create_all<B: ContainerBackend>(
             }
         }
     }
-    let (resolved, requests) = resolve_all(ctx, args).await?;
+    let mut resolved = Vec::new();
+    let mut requests = Vec::new();
+    // Per instance: its command line and the data it starts from.
+    let mut origins: Vec<(&CreateArgs, Option<Source>)> = Vec::new();
+    for args in groups {
+        let (group, group_requests) = resolve_all(ctx, args).await?;
+        let from = clone_source(ctx, args, &group).await?;
+        origins.extend(group.iter().map(|_| (args, from.clone())));
+        resolved.extend(group);
+        requests.extend(group_requests);
+    }
     let resolver = ctx.resolver()?;
-    let from = clone_source(ctx, args, &resolved).await?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
     }
     let progress = Progress::new();
     let cancel = Cancel::default();
     let journals: Vec<Journal> = resolved.iter().map(|_| Journal::new()).collect();
-    let choices = Choices {
-        keep_on_failure: args.keep_on_failure,
-        ..Default::default()
-    };
-    let creates = join_all(
-        resolved
-            .iter()
-            .zip(&journals)
-            .zip(&requests)
-            .map(|((r, journal), (request, adopting))| {
-                let bar = progress.line(&r.record.name);
-                let cancel = cancel.clone();
-                let resolver = &resolver;
-                let warm = WarmChoice {
-                    from: from.clone(),
-                    // Init scripts run at first start, which a template's data has had:
-                    // such an instance is initialised from scratch (and makes no template).
-                    cold: args.cold || !r.init.is_empty(),
-                    adopting: *adopting,
-                };
-                async move {
-                    let started = Instant::now();
-                    let result = warm::provision(
-                        &ctx.backend,
-                        resolver,
-                        request,
-                        r,
-                        &warm,
-                        choices,
-                        journal,
-                        &cancel,
-                        &|msg| bar.set_message(escape(&msg).into_owned()),
-                    )
-                    .await;
-                    match &result {
-                        Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
-                        Err(_) => bar.abandon_with_message("failed"),
-                    }
-                    result
+    let creates = join_all(resolved.iter().zip(&journals).zip(&requests).zip(&origins).map(
+        |(((r, journal), (request, adopting)), (args, from))| {
+            let bar = progress.line(&r.record.name);
+            let cancel = cancel.clone();
+            let resolver = &resolver;
+            let choices = Choices {
+                keep_on_failure: args.keep_on_failure,
+                ..Default::default()
+            };
+            let warm = WarmChoice {
+                from: from.clone(),
+                // Init scripts run at first start, which a template's data has had:
+                // such an instance is initialised from scratch (and makes no template).
+                cold: args.cold || !r.init.is_empty(),
+                adopting: *adopting,
+            };
+            async move {
+                let started = Instant::now();
+                let result = warm::provision(
+                    &ctx.backend,
+                    resolver,
+                    request,
+                    r,
+                    &warm,
+                    choices,
+                    journal,
+                    &cancel,
+                    &|msg| bar.set_message(escape(&msg).into_owned()),
+                )
+                .await;
+                match &result {
+                    Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
+                    Err(_) => bar.abandon_with_message("failed"),
                 }
-            }),
-    );
+                result
+            }
+        },
+    ));
     tokio::pin!(creates);
     let results = tokio::select! {
         results = &mut creates => results,
@@ -229,8 +244,16 @@ async fn resolve_all<'c, B: ContainerBackend>(
     ctx: &'c Context<B>,
     args: &CreateArgs,
 ) -> anyhow::Result<(Vec<ResolvedInstance<'c>>, Vec<(Request, bool)>)> {
+    let in_project = |e: anyhow::Error| match &args.project {
+        Some(origin) => e.context(format!(
+            "{}: [instances.{}]",
+            origin.file.display(),
+            args.name.as_deref().unwrap_or_default()
+        )),
+        None => e,
+    };
     let resolver = ctx.resolver()?;
-    let scripts = crate::init::read(&args.init)?;
+    let scripts = crate::init::read(&args.init).map_err(in_project)?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
     let mut requests = Vec::new();
@@ -260,7 +283,8 @@ async fn resolve_all<'c, B: ContainerBackend>(
             timeout: args.timeout,
             publish_all_interfaces: args.publish_all_interfaces,
         };
-        let mut r = resolver.instance(&request, &name, adopt.as_ref())?;
+        let mut r = resolver.instance(&request, &name, adopt.as_ref()).map_err(in_project)?;
+        r.record.project = args.project.as_ref().map(|o| o.id.clone());
         if let Some(ttl) = args.ttl {
             r.record.expires_at = Some(chrono::Utc::now().timestamp().saturating_add(ttl.as_secs() as i64));
         }
@@ -278,10 +302,10 @@ async fn resolve_all<'c, B: ContainerBackend>(
     }
     for script in scripts.iter().filter(|s| s.explicit) {
         if !resolved.iter().any(|r| r.init.contains(script)) {
-            bail!(
+            return Err(in_project(anyhow::anyhow!(
                 "--init {}: none of the engines runs this kind of file (see `dbarena engines ENGINE`)",
                 escape(&script.name)
-            );
+            )));
         }
     }
     Ok((resolved, requests))

@@ -113,10 +113,20 @@ async fn instances<B: ContainerBackend>(ctx: &Context<B>, names: &[String]) -> a
 }
 
 pub async fn env<B: ContainerBackend>(ctx: &Context<B>, args: &EnvArgs) -> anyhow::Result<ExitCode> {
-    let instances = instances(ctx, &args.names).await?;
+    let instances = if args.names.is_empty() {
+        super::up::project_instances(ctx).await?
+    } else {
+        instances(ctx, &args.names).await?
+    };
+    print(args.format, &instances)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the merged variables of `instances` in `format` (also `up`'s output).
+pub(crate) fn print(format: EnvFormat, instances: &[Instance]) -> anyhow::Result<()> {
     // Names are valid: the plugin's were validated when returned, and prefixes are too.
-    let merged = merged(&instances);
-    match args.format {
+    let merged = merged(instances);
+    match format {
         EnvFormat::Json => {
             let object: serde_json::Map<String, serde_json::Value> =
                 merged.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -128,7 +138,7 @@ pub async fn env<B: ContainerBackend>(ctx: &Context<B>, args: &EnvArgs) -> anyho
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub async fn url<B: ContainerBackend>(ctx: &Context<B>, args: &UrlArgs) -> anyhow::Result<ExitCode> {

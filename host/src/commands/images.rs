@@ -48,17 +48,27 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> a
     }
 }
 
-/// Engines the project file names: a hook for `dbarena.toml` projects (empty until they
-/// exist), so `images pull` with no names pulls what the project and the config use.
-fn project_engines() -> Vec<String> {
-    Vec::new()
+/// The engines (`ENGINE[@VERSION]`) the current directory's `dbarena.toml` declares, so
+/// `images pull` with no names pulls what the project and the config use.
+fn project_engines() -> anyhow::Result<Vec<String>> {
+    let Some(project) = crate::project::current()? else {
+        return Ok(Vec::new());
+    };
+    let mut engines: Vec<String> = project
+        .instances
+        .iter()
+        .map(|(name, entry)| project.create_args(name, entry).engines.remove(0))
+        .collect();
+    engines.sort();
+    engines.dedup();
+    Ok(engines)
 }
 
 /// What `images pull` with no names pulls: the project's engines and every engine the
 /// config configures (`[engines.ID]`, at its configured version). Never every engine's
 /// default: SQL Server alone is ~1.5 GB.
 fn default_pulls<B: ContainerBackend>(ctx: &Context<B>) -> anyhow::Result<Vec<String>> {
-    let mut wanted = project_engines();
+    let mut wanted = project_engines()?;
     for id in ctx.config.engines.keys() {
         if ctx.registry.knows(id) && !wanted.contains(id) {
             wanted.push(id.clone());

@@ -14,12 +14,34 @@ use std::time::Duration;
 /// Starts (or restarts) each instance and waits until it accepts clients again, with the
 /// probes its create used (the record holds every option that shapes them).
 pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, restart: bool) -> anyhow::Result<ExitCode> {
-    let resolver = ctx.resolver()?;
     let mut targets = Vec::new();
     for name in &args.names {
-        let managed = ctx.managed(name).await?;
-        let resolved = resolver.existing(&managed.record, args.timeout)?;
-        targets.push((managed, resolved));
+        targets.push(ctx.managed(name).await?);
+    }
+    let (instances, failed) = start_all(ctx, targets, args.timeout, restart).await?;
+    if args.json {
+        print_json(&instances)?;
+    } else {
+        for i in &instances {
+            println!("{} is ready: {}", i.name, escape(i.url.as_deref().unwrap_or("")));
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Starts (or restarts) `targets` in parallel, with progress on stderr: the instances
+/// that are ready, and whether any failed (each failure printed). Shared with `up`.
+pub(crate) async fn start_all<B: ContainerBackend>(
+    ctx: &Context<B>,
+    managed: Vec<Managed>,
+    timeout: Option<u64>,
+    restart: bool,
+) -> anyhow::Result<(Vec<Instance>, bool)> {
+    let resolver = ctx.resolver()?;
+    let mut targets = Vec::new();
+    for m in managed {
+        let resolved = resolver.existing(&m.record, timeout)?;
+        targets.push((m, resolved));
     }
     let progress = Progress::new();
     let cancel = Cancel::default();
@@ -80,23 +102,28 @@ pub async fn start<B: ContainerBackend>(ctx: &Context<B>, args: &WaitArgs, resta
             }
         }
     }
-    if args.json {
-        print_json(&instances)?;
-    } else {
-        for i in &instances {
-            println!("{} is ready: {}", i.name, escape(i.url.as_deref().unwrap_or("")));
-        }
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok((instances, failed))
+}
+
+/// One line of `stop --json`.
+#[derive(serde::Serialize)]
+struct Stopped {
+    name: String,
+    /// `stopped` or `failed`.
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<Managed> = if args.all {
-        ctx.all_managed()
-            .await?
-            .into_iter()
-            .filter(|m| m.info.state == State::Running)
-            .collect()
+        let (all, scope) = super::up::all_in_scope(ctx, args.everywhere).await?;
+        let running: Vec<Managed> = all.into_iter().filter(|m| m.info.state == State::Running).collect();
+        let names: Vec<&str> = running.iter().map(|m| m.record.name.as_str()).collect();
+        if names.len() > 1 && !args.yes {
+            super::destroy::confirm(&format!("Stop {} instances{scope}: {}?", names.len(), names.join(", ")))?;
+        }
+        running
     } else {
         let mut targets = Vec::new();
         for name in &args.names {
@@ -107,14 +134,32 @@ pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> any
     let timeout = Duration::from_secs(args.timeout);
     let results = join_all(targets.iter().map(|m| ctx.backend.stop_container(&m.info.id, timeout))).await;
     let mut failed = false;
+    let mut report = Vec::new();
     for (m, result) in targets.iter().zip(results) {
         match result {
-            Ok(()) => println!("stopped {}", m.record.name),
+            Ok(()) => {
+                if !args.json {
+                    println!("stopped {}", m.record.name);
+                }
+                report.push(Stopped {
+                    name: m.record.name.clone(),
+                    result: "stopped",
+                    error: None,
+                });
+            }
             Err(e) => {
                 eprintln!("error: {}: {e}", m.record.name);
                 failed = true;
+                report.push(Stopped {
+                    name: m.record.name.clone(),
+                    result: "failed",
+                    error: Some(e.to_string()),
+                });
             }
         }
+    }
+    if args.json {
+        print_json(&report)?;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -321,6 +321,9 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
             .into_owned(),
         ),
     ];
+    if let Some(project) = &i.project {
+        rows.push(("project", escape(project).into_owned()));
+    }
     rows.extend(
         i.env
             .iter()
@@ -364,6 +367,7 @@ mod tests {
             expires_in_secs: None,
             plugin_version: "0.3.0".into(),
             server_version: None,
+            project: None,
         }
     }
 

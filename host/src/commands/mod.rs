@@ -18,6 +18,7 @@ mod plugin;
 mod run;
 mod shared;
 mod snapshot;
+mod up;
 
 use crate::cli::{Cli, Command};
 use crate::paths;
@@ -72,6 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Query(args) => client::query(&ctx, &args).await,
                     Command::Run(args) => run::run(&ctx, args).await,
                     Command::Gc(args) => gc::run(&ctx, &args).await,
+                    Command::Up(args) => up::up(&ctx, &args).await,
+                    Command::Down(args) => up::down(&ctx, &args).await,
                     Command::Engines(_) | Command::Bench(_) | Command::Plugin(_) => unreachable!("handled above"),
                     Command::Completions(_) | Command::Man(_) | Command::Config(_) => unreachable!("handled above"),
                 }

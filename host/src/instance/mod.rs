@@ -75,6 +75,9 @@ pub struct Instance {
     /// The server's own version, as its handshake reported it (when it was just proven).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// The project (`dbarena up`) the instance belongs to: its `dbarena.toml`'s directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// Where clients reach `record`'s instance running as `info`, if its port is published:
@@ -192,6 +195,7 @@ impl Instance {
             plugin_version: record.plugin_version.clone(),
             expires_in_secs: record.expires_at.map(|at| at - chrono::Utc::now().timestamp()),
             server_version: None,
+            project: record.project.clone(),
         }
     }
 }

@@ -42,6 +42,8 @@ mod key {
     pub const DATA_PATH: &str = "io.dbarena.data-path";
     /// What the instance is for beyond itself: `shared-server` (tenants live on it).
     pub const ROLE: &str = "io.dbarena.role";
+    /// The project (`dbarena.toml`) the instance belongs to: its directory's canonical path.
+    pub const PROJECT: &str = "io.dbarena.project";
 }
 
 /// [`InstanceRecord::role`] of a shared server, which holds tenants.
@@ -113,6 +115,10 @@ pub struct InstanceRecord {
     /// `create --ttl`: when `dbarena gc` (and any command, for an ephemeral instance) may
     /// destroy it, Unix seconds.
     pub expires_at: Option<i64>,
+    /// `dbarena up`: the canonical path of the directory holding the project's
+    /// `dbarena.toml`; `None` for an instance made outside a project. Added without a
+    /// record version bump: older readers ignore it.
+    pub project: Option<String>,
 }
 
 /// Why labels could not be read as a record.
@@ -185,6 +191,9 @@ impl InstanceRecord {
         if let Some(at) = self.expires_at {
             labels.insert(key::EXPIRES_AT.into(), at.to_string());
         }
+        if let Some(project) = &self.project {
+            labels.insert(key::PROJECT.into(), project.clone());
+        }
         labels
     }
 
@@ -251,6 +260,7 @@ impl InstanceRecord {
                 "" => None,
                 v => Some(v.parse().map_err(|_| RecordError::Invalid(key::EXPIRES_AT))?),
             },
+            project: Some(get(key::PROJECT).to_string()).filter(|p| !p.is_empty()),
         })
     }
 
@@ -299,6 +309,7 @@ pub(crate) mod tests {
             created_at: "2026-11-22T07:00:00+00:00".into(),
             role: None,
             expires_at: Some(1_800_000_000),
+            project: Some("/home/me/shop".into()),
         }
     }
 

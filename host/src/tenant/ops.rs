@@ -225,7 +225,11 @@ pub async fn destroy_command<B: ContainerBackend>(
     for name in &args.names {
         if let Some(t) = tenants.iter().find(|t| &t.name == name) {
             destroy(ctx, t).await?;
-            println!("destroyed tenant {name} (server {} kept)", t.server);
+            // `--json` keeps stdout for the JSON report.
+            say(
+                args.json,
+                format_args!("destroyed tenant {name} (server {} kept)", t.server),
+            );
         } else {
             doomed_servers.push(name.clone());
             rest.push(name.clone());
@@ -251,7 +255,7 @@ pub async fn destroy_command<B: ContainerBackend>(
             // The server's removal takes the tenant's data with it: only the record is left.
             match ctx.backend.remove_volume(&volume_name(&t.name)).await {
                 Ok(()) | Err(crate::container::BackendError::NotFound(_)) => {
-                    println!("destroyed tenant {} (with {server})", t.name)
+                    say(args.json, format_args!("destroyed tenant {} (with {server})", t.name))
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -266,7 +270,18 @@ pub async fn destroy_command<B: ContainerBackend>(
         remove_volume: args.remove_volume,
         yes: args.yes,
         cascade: args.cascade,
+        everywhere: args.everywhere,
+        json: args.json,
     }))
+}
+
+/// A line of `destroy`'s text output; on stderr under `--json`.
+fn say(json: bool, line: std::fmt::Arguments) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 /// A tenant as an [`Instance`](crate::instance::Instance), for `env` and `url`.
@@ -306,5 +321,6 @@ pub fn as_instance(t: &TenantView) -> anyhow::Result<crate::instance::Instance> 
         expires_in_secs: None,
         plugin_version: String::new(),
         server_version: None,
+        project: None,
     })
 }
