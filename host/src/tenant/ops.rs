@@ -27,6 +27,9 @@ pub struct TenantView {
     /// Through the pooler when there is one.
     pub url: Option<String>,
     pub direct_url: Option<String>,
+    /// Where `url` points (the pooler's address when there is one).
+    pub host: Option<String>,
+    pub port: Option<u16>,
     pub user: String,
     pub password: String,
     pub database: String,
@@ -84,12 +87,20 @@ pub async fn create<B: ContainerBackend>(
     if let Err(e) = made {
         // A tenant of this name made by another process makes CREATE ROLE fail; its record
         // carries the other owner, so the undo leaves it alone.
-        if !e.to_string().contains("already exists") {
+        if !already_exists(&e) {
             drop_in_server(ctx, plugin, &shared, &tenant).await;
         }
         return Err(e.context(format!("creating tenant {name}")));
     }
     Ok(view(ctx, plugin, &tenant, Some(&shared)))
+}
+
+/// Whether a failed create step says the tenant's database or role exists (PostgreSQL:
+/// "already exists"; MySQL/MariaDB: "database exists"; Redis: the plugin's "already
+/// exists"), i.e. another process made it: then it is not ours to drop.
+fn already_exists(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("already exists") || text.contains("database exists")
 }
 
 async fn drop_in_server<B: ContainerBackend>(ctx: &Context<B>, plugin: &Plugin, shared: &Shared, t: &TenantRecord) {
@@ -138,6 +149,8 @@ pub fn view<B: ContainerBackend>(
         status: "stopped".into(),
         url: None,
         direct_url: None,
+        host: None,
+        port: None,
         user: t.credentials.user.clone(),
         password: t.credentials.password.clone(),
         database: t.credentials.database.clone(),
@@ -173,9 +186,15 @@ pub fn view<B: ContainerBackend>(
         v.url = Some(info.url.clone());
         v.env = info.env.into_iter().collect();
     }
-    if let Ok(info) = plugin.connection(&direct) {
+    // A second URL only when the first goes through a pooler.
+    if pooled.is_some()
+        && let Ok(info) = plugin.connection(&direct)
+    {
         v.direct_url = Some(info.url);
     }
+    let at = pooled.as_ref().unwrap_or(&direct);
+    v.host = Some(at.host.clone());
+    v.port = Some(at.port);
     v
 }
 
@@ -280,13 +299,17 @@ pub fn as_instance(t: &TenantView) -> anyhow::Result<crate::instance::Instance> 
             t.server
         );
     }
-    let port = t.env.get("PGPORT").and_then(|p| p.parse().ok());
+    let port = t.port.or_else(|| t.env.get("PGPORT").and_then(|p| p.parse().ok()));
     Ok(crate::instance::Instance {
         name: t.name.clone(),
         engine: t.engine.clone(),
         version: t.version.clone(),
         status: crate::instance::Status::Healthy,
-        host: t.env.get("PGHOST").cloned().unwrap_or_default(),
+        host: t
+            .host
+            .clone()
+            .or_else(|| t.env.get("PGHOST").cloned())
+            .unwrap_or_default(),
         port: port.or(Some(0)),
         user: t.user.clone(),
         password: t.password.clone(),

@@ -13,7 +13,7 @@ use crate::plugin::Plugin;
 use crate::plugin::bindings::{PoolerRequest, Tenant};
 use crate::provision::{self, Choices, Journal};
 use crate::resolve::{Request, ResolvedInstance, Resolver};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -178,12 +178,10 @@ async fn pooler<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Option<ContainerInfo>> {
-    let server_ip = server.info.ip_address.clone().with_context(|| {
-        format!(
-            "shared server {} has no network address for its pooler",
-            server.record.name
-        )
-    })?;
+    // An engine without a pooler needs no address: it is asked first (with a placeholder
+    // when there is none) and, answering none, makes no companion.
+    let known_ip = server.info.ip_address.clone();
+    let server_ip = known_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
     let existing = pooler_of(&ctx.backend, &server.record.name).await;
     let pool_mode = choice
         .pool_mode
@@ -200,6 +198,12 @@ async fn pooler<B: ContainerBackend>(
     let Some(companion) = plugin.pooler(&request)? else {
         return Ok(None);
     };
+    if known_ip.is_none() {
+        bail!(
+            "shared server {} has no network address for its pooler",
+            server.record.name
+        );
+    }
     let image = pooler_image(resolver, plugin.id(), &companion.spec.image, choice.image.as_deref())?;
     let name = pooler_name(&server.record.name);
     let mut keep_port = None;
