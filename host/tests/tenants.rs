@@ -173,10 +173,32 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         assert_eq!(psql(t["url"].as_str().unwrap(), "SELECT 1"), "1");
     }
 
-    // A stopped server shows its tenants stopped.
+    // A stopped server shows its tenants stopped. A container started meanwhile takes an address, so the server likely comes back on
+    // another one: `start` re-makes the pooler for it, on the same port, and pooled
+    // URLs work at once (not only after the next `create --shared`).
+    let ip = |name: &str| run("docker", &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]);
+    let old_ip = ip(&server);
     arena.ok(&["stop", &server]);
     assert!(tenants_of(&arena, &server).iter().all(|t| t["status"] == "stopped"));
+    ensure_busybox_image().unwrap();
+    let squatter = arena.name("squat");
+    run(
+        "docker",
+        &["run", "-d", "--name", &squatter, BUSYBOX_IMAGE, "sleep", "600"],
+    );
     arena.ok(&["start", &server]);
+    eprintln!("server address {old_ip} -> {}", ip(&server));
+    let pooler_ip = run(
+        "docker",
+        &[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"io.dbarena.pooler.upstream\"}}",
+            &format!("{server}-pooler"),
+        ],
+    );
+    assert_eq!(pooler_ip, ip(&server));
+    assert_eq!(psql(tenants[0]["url"].as_str().unwrap(), "SELECT 1"), "1");
 
     // The server refuses to go while it has tenants; --cascade takes them along.
     let err = arena.fails(&["destroy", &server]);

@@ -84,6 +84,38 @@ pub async fn ensure<'c, B: ContainerBackend>(
     Ok((Shared { server, pooler }, plugin))
 }
 
+/// After `start`/`restart` of instance `name`: when it is a shared server, its pooler
+/// follows the server's address (a started container may get another one), re-made on the
+/// same host port with the same image and pool mode, so pooled URLs work again at once.
+pub async fn after_start<B: ContainerBackend>(
+    ctx: &Context<B>,
+    name: &str,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let server = ctx.managed(name).await?;
+    if !is_shared_server(&server.record) {
+        return Ok(());
+    }
+    let resolver = ctx.resolver()?;
+    let plugin = &ctx.registry.get(&server.record.engine)?.plugin;
+    let choice = PoolerChoice {
+        image: pooler_of(&ctx.backend, name).await.map(|p| p.image),
+        ..Default::default()
+    };
+    let journal = Journal::new();
+    match pooler(ctx, &resolver, plugin, &server, &choice, &journal, cancel, progress).await {
+        Ok(_) => {
+            journal.keep();
+            Ok(())
+        }
+        Err(e) => {
+            journal.undo(&ctx.backend).await;
+            Err(e.context(format!("pooler of {name}")))
+        }
+    }
+}
+
 async fn server<B: ContainerBackend>(
     ctx: &Context<B>,
     resolver: &Resolver<'_>,
