@@ -173,6 +173,20 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         assert_eq!(psql(t["url"].as_str().unwrap(), "SELECT 1"), "1");
     }
 
+    // `reset` empties a tenant's database; its pooled URL keeps working.
+    let r = &tenants[4];
+    let r_url = r["url"].as_str().unwrap();
+    psql(r_url, "CREATE TABLE kept (x int)");
+    arena.ok(&["reset", r["name"].as_str().unwrap()]);
+    assert_eq!(
+        psql(r_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'kept'"),
+        "0"
+    );
+    assert_eq!(
+        psql(r["direct_url"].as_str().unwrap(), "SELECT current_user"),
+        r["user"].as_str().unwrap()
+    );
+
     // A stopped server shows its tenants stopped. A container started meanwhile takes an address, so the server likely comes back on
     // another one: `start` re-makes the pooler for it, on the same port, and pooled
     // URLs work at once (not only after the next `create --shared`).
@@ -421,6 +435,20 @@ fn five_mariadb_tenants_in_parallel_without_a_pooler_isolated_limited_and_droppe
     assert_eq!(users, "4");
 
     // The server refuses to go while it has tenants; --cascade takes them along.
+    // `reset` empties a tenant's database; its URL keeps working. Snapshots are refused.
+    let (b_name, b_url) = (b["name"].as_str().unwrap(), b["url"].as_str().unwrap());
+    arena.ok(&["reset", b_name]);
+    let out = mysql_url(b_url, None, "SELECT x FROM t");
+    assert!(
+        !out.status.success() && stderr(&out).contains("doesn't exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mysql_ok(b_url, "SELECT DATABASE()"), b["database"].as_str().unwrap());
+    assert_eq!(mysql_ok(tenants[2]["url"].as_str().unwrap(), "SELECT x FROM t"), "7");
+    let err = arena.fails(&["reset", b_name, "--tag", "v1"]);
+    assert!(err.contains("not supported"), "{err}");
+
     let err = arena.fails(&["destroy", &server]);
     assert!(err.contains("--cascade") && err.contains("4 tenant"), "{err}");
     assert!(container_exists(&server));
@@ -498,6 +526,15 @@ fn redis_tenants_are_acl_users_confined_to_their_key_prefix() {
     assert_eq!(redis(admin_url, &["EXISTS", &kb]), "1");
     assert_eq!(redis(b_url, &["GET", &kb]), "b");
     assert_eq!(tenants_of(&arena, &server).len(), 2);
+
+    // `reset` deletes a tenant's keys and keeps its user and password.
+    let c_url = tenants[2]["url"].as_str().unwrap();
+    let kc = format!("{}k", prefix(&tenants[2]));
+    assert_eq!(redis(c_url, &["SET", &kc, "c"]), "OK");
+    arena.ok(&["reset", b["name"].as_str().unwrap()]);
+    assert_eq!(redis(b_url, &["EXISTS", &kb]), "0");
+    assert_eq!(redis(b_url, &["SET", &kb, "again"]), "OK");
+    assert_eq!(redis(c_url, &["GET", &kc]), "c");
 
     // A limit Redis cannot enforce is refused, leaving nothing.
     let extra = tenant_name("rx", 0);

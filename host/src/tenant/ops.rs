@@ -133,6 +133,39 @@ pub async fn destroy<B: ContainerBackend>(ctx: &Context<B>, t: &TenantRecord) ->
     }
 }
 
+/// `reset TENANT`: back to the state right after its create, an empty database with the
+/// same name, user and password (the plugin's drop steps, then its create steps), so its
+/// URL keeps working. Running again finishes an interrupted reset (the drops tolerate a
+/// missing database or user).
+pub async fn reset<B: ContainerBackend>(
+    ctx: &Context<B>,
+    t: &TenantRecord,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<TenantView> {
+    let server = ctx
+        .managed(&t.server)
+        .await
+        .map_err(|_| anyhow::anyhow!("tenant {}: its server {} is gone", t.name, t.server))?;
+    if server.info.state != State::Running {
+        bail!(
+            "tenant {}: its server {} is not running; start it first (`dbarena start {}`)",
+            t.name,
+            t.server,
+            t.server
+        );
+    }
+    let plugin = &ctx.registry.get(&t.engine)?.plugin;
+    let admin = &server.record.credentials;
+    let mut steps = plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Drop)?;
+    steps.extend(plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Create)?);
+    crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await?;
+    let shared = Shared {
+        pooler: server::pooler_of(&ctx.backend, &t.server).await,
+        server,
+    };
+    Ok(view(ctx, plugin, t, Some(&shared)))
+}
+
 /// The view of tenant `t`; `shared` when known (create), else looked up.
 pub fn view<B: ContainerBackend>(
     ctx: &Context<B>,
