@@ -536,6 +536,18 @@ fn redis_tenants_are_acl_users_confined_to_their_key_prefix() {
     assert_eq!(redis(b_url, &["SET", &kb, "again"]), "OK");
     assert_eq!(redis(c_url, &["GET", &kc]), "c");
 
+    // Redis keeps ACL users in memory: after a stop and start of the server, `start` makes
+    // the tenants it forgot again, with their recorded passwords.
+    arena.ok(&["stop", &server]);
+    arena.ok(&["start", &server]);
+    assert_eq!(redis(b_url, &["SET", &kb, "back"]), "OK");
+    assert!(redis_try(b_url, &["GET", &kc]).contains("NOPERM"));
+    assert_eq!(redis(c_url, &["PING"]), "PONG");
+    assert!(
+        redis_try(a_url, &["PING"]).contains("WRONGPASS"),
+        "a destroyed tenant stays gone"
+    );
+
     // A limit Redis cannot enforce is refused, leaving nothing.
     let extra = tenant_name("rx", 0);
     records.volume(&format!("dbarena-tenant-{extra}"));

@@ -166,6 +166,45 @@ pub async fn reset<B: ContainerBackend>(
     Ok(view(ctx, plugin, t, Some(&shared)))
 }
 
+/// After a start of shared server `server`: each of its tenants whose own login is refused
+/// (an engine that keeps users in memory, like Redis's ACL, lost them) is made again with
+/// its recorded credentials, so its URL works as before. One handshake per tenant; the
+/// create steps run only for those refused. Failures are warnings: the server is up.
+pub async fn restore_lost<B: ContainerBackend>(
+    ctx: &Context<B>,
+    server: &crate::commands::context::Managed,
+    plugin: &Plugin,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let Some(at) = endpoint(&server.info, &server.record, ctx.backend.client_address()) else {
+        return Ok(());
+    };
+    let tenants: Vec<TenantRecord> = record::all(&ctx.backend)
+        .await?
+        .into_iter()
+        .filter(|t| t.server == server.record.name)
+        .collect();
+    for t in &tenants {
+        let login = crate::readiness::handshake::attempt(
+            plugin,
+            &at.host,
+            at.port,
+            server.record.container_port,
+            &t.credentials,
+        )
+        .await?;
+        if !matches!(login, crate::readiness::handshake::Attempt::Fail(_)) {
+            continue;
+        }
+        progress(format!("making tenant {} again", t.name));
+        let steps = plugin.tenant_steps(&server.record.credentials, &t.tenant(), &TenantAction::Create)?;
+        if let Err(e) = crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await {
+            crate::output::warn(format_args!("tenant {} could not be made again: {e:#}", t.name));
+        }
+    }
+    Ok(())
+}
+
 /// The view of tenant `t`; `shared` when known (create), else looked up.
 pub fn view<B: ContainerBackend>(
     ctx: &Context<B>,

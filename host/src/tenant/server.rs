@@ -86,7 +86,8 @@ pub async fn ensure<'c, B: ContainerBackend>(
 
 /// After `start`/`restart` of instance `name`: when it is a shared server, its pooler
 /// follows the server's address (a started container may get another one), re-made on the
-/// same host port with the same image and pool mode, so pooled URLs work again at once.
+/// same host port with the same image and pool mode, so pooled URLs work again at once;
+/// and tenants the server forgot (see [`super::ops::restore_lost`]) are made again.
 pub async fn after_start<B: ContainerBackend>(
     ctx: &Context<B>,
     name: &str,
@@ -107,7 +108,7 @@ pub async fn after_start<B: ContainerBackend>(
     match pooler(ctx, &resolver, plugin, &server, &choice, &journal, cancel, progress).await {
         Ok(_) => {
             journal.keep();
-            Ok(())
+            super::ops::restore_lost(ctx, &server, plugin, progress).await
         }
         Err(e) => {
             journal.undo(&ctx.backend).await;
