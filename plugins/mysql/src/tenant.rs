@@ -14,9 +14,10 @@ use dbarena_plugin_sdk::prelude::*;
 /// the client's own arguments reach the script as "$@", never as script text.
 const CLIENT: &str = r#"if command -v mariadb >/dev/null; then exec mariadb "$@"; else exec mysql "$@"; fi"#;
 
-/// Runs the SQL on stdin, whose output is SQL again (`KILL CONNECTION n;` lines), then runs
-/// that with `--force`: a session that ended in between is no error.
-const CLIENT_TWICE: &str = r#"if command -v mariadb >/dev/null; then c=mariadb; else c=mysql; fi; out=$("$c" -N -B "$@") || exit $?; printf '%s\n' "$out" | "$c" --force "$@" 2>/dev/null; exit 0"#;
+/// Drops in one exec: runs the SQL on stdin, whose output is SQL again (`KILL CONNECTION n;`
+/// lines), runs that with `--force` (a session that ended in between is no error), then the
+/// statements in `$DROP_SQL` (names only, no secret).
+const KILL_THEN_DROP: &str = r#"if command -v mariadb >/dev/null; then c=mariadb; else c=mysql; fi; out=$("$c" -N -B "$@") || exit $?; printf '%s\n' "$out" | "$c" --force "$@" 2>/dev/null; printf '%s\n' "$DROP_SQL" | exec "$c" "$@""#;
 
 fn root_step(server: &Credentials, description: String, script: &str, sql: String) -> ExecStep {
     ExecStep {
@@ -94,15 +95,9 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
                 u = sql_string(&c.user),
             );
             let drop = format!("DROP USER IF EXISTS {user};\nDROP DATABASE IF EXISTS {db};\n");
-            Ok(vec![
-                root_step(
-                    &server,
-                    format!("end the sessions of tenant {}", t.name),
-                    CLIENT_TWICE,
-                    kill,
-                ),
-                root_step(&server, format!("drop tenant {}", t.name), CLIENT, drop),
-            ])
+            let mut step = root_step(&server, format!("drop tenant {}", t.name), KILL_THEN_DROP, kill);
+            step.env.push(("DROP_SQL".into(), drop));
+            Ok(vec![step])
         }
         TenantAction::Snapshot(_) | TenantAction::Restore(_) => Err(field_error(
             "action",
@@ -203,7 +198,7 @@ mod tests {
     #[test]
     fn drop_locks_the_user_kills_its_sessions_then_drops_user_and_database() {
         let steps = steps(server(), tenant("app", "pw"), TenantAction::Drop).unwrap();
-        assert_eq!(steps.len(), 2);
+        assert_eq!(steps.len(), 1);
         let kill = sql(&steps[0]);
         assert!(
             kill.starts_with("ALTER USER IF EXISTS 'app_user'@'%' ACCOUNT LOCK;\n"),
@@ -213,14 +208,17 @@ mod tests {
             kill.contains("WHERE USER = 'app_user' AND ID <> CONNECTION_ID()"),
             "{kill}"
         );
-        assert_eq!(steps[0].command[2], CLIENT_TWICE);
+        assert_eq!(steps[0].command[2], KILL_THEN_DROP);
         assert_eq!(
-            sql(&steps[1]),
-            "DROP USER IF EXISTS 'app_user'@'%';\nDROP DATABASE IF EXISTS `app_db`;\n"
+            steps[0].env,
+            [
+                ("MYSQL_PWD".to_string(), "adm'pw".to_string()),
+                (
+                    "DROP_SQL".to_string(),
+                    "DROP USER IF EXISTS 'app_user'@'%';\nDROP DATABASE IF EXISTS `app_db`;\n".to_string()
+                ),
+            ]
         );
-        for s in &steps {
-            assert_eq!(s.env, [("MYSQL_PWD".to_string(), "adm'pw".to_string())]);
-        }
     }
 
     #[test]
