@@ -198,7 +198,10 @@ pub async fn restore_lost<B: ContainerBackend>(
         }
         progress(format!("making tenant {} again", t.name));
         let steps = plugin.tenant_steps(&server.record.credentials, &t.tenant(), &TenantAction::Create)?;
-        if let Err(e) = crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await {
+        // "Already exists": the login was refused for another reason (a connection limit).
+        if let Err(e) = crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await
+            && !already_exists(&e)
+        {
             crate::output::warn(format_args!("tenant {} could not be made again: {e:#}", t.name));
         }
     }
