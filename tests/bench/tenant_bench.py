@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Benchmark tenants on a shared server (`dbarena create postgres --shared`).
+"""Benchmark tenants on a shared server (`dbarena create ENGINE --shared`).
 
-Measured in one run, on the local test images (PostgreSQL 15 + PgBouncer 1.18):
+Measured in one run, on the local test images (`--engine postgres`: PostgreSQL 15 + PgBouncer
+1.18; `mysql`: MariaDB 10.11; `redis`: Redis 7, the last two without a pooler):
 
   create / destroy   median (min/max) of `dbarena create --shared` and `dbarena destroy TENANT`
                      on a running shared server (target: <= 150 ms each), each verified with a
-                     query through the pooled URL
+                     query through the tenant's URL (pooled when there is a pooler)
   concurrency        50 tenants created by 10 concurrent processes (5 each): failures and
                      distinct names (target: 50/50, no failure)
   memory             server + pooler memory (docker stats) per tenant with the 50 tenants
                      (each with one idle pooled session open), against one dedicated instance
-                     (`dbarena create postgres`) measured the same way
+                     (`dbarena create ENGINE`) measured the same way
 
 Python 3.11, standard library only. Cleans up everything it made.
 """
@@ -35,7 +36,15 @@ CONFIG = """
 image = "dbarena-test/postgres"
 version = "15"
 pooler-image = "dbarena-test/pgbouncer:1.18"
+
+[engines.mysql]
+image = "dbarena-test/mysql:mariadb-10.11"
+
+[engines.redis]
+image = "dbarena-test/redis"
+version = "7"
 """
+ENGINE = "postgres"
 
 
 def log(msg: str) -> None:
@@ -54,7 +63,7 @@ class Bench:
         return p
 
     def create(self, name: str) -> dict:
-        out = self.run("create", "postgres", "--shared", "--server", self.server, "--name", name, "--json")
+        out = self.run("create", ENGINE, "--shared", "--server", self.server, "--name", name, "--json")
         return json.loads(out.stdout)
 
 
@@ -64,11 +73,37 @@ def timed(f):
     return time.perf_counter() - t, r
 
 
-def query(url: str) -> str:
-    p = subprocess.run(["psql", url, "-XtAc", "SELECT 1"], capture_output=True, text=True)
-    if p.returncode != 0:
-        log(f"query failed: {p.stderr.strip()}")
-    return p.stdout.strip()
+def client(url: str, *extra: str) -> tuple[list[str], dict]:
+    """The engine's host client on `url` (MariaDB's takes no URL: its parts, the password
+    in MYSQL_PWD), and its environment."""
+    env = dict(os.environ)
+    if ENGINE == "postgres":
+        return ["psql", url, "-Xq", *extra], env
+    if ENGINE == "redis":
+        return ["redis-cli", "-u", url, "--no-auth-warning", *extra], env
+    rest = url.removeprefix("mysql://")
+    auth, rest = rest.rsplit("@", 1)
+    user, env["MYSQL_PWD"] = auth.split(":", 1)
+    hostport, db = rest.split("/", 1)
+    host, port = hostport.rsplit(":", 1)
+    return ["mysql", "-h", host, "-P", port, "-u", user, "-N", "-B", *extra, db], env
+
+
+def query(url: str) -> bool:
+    """A trivial query through `url` answers."""
+    extra = {"postgres": ["-tAc", "SELECT 1"], "mysql": ["-e", "SELECT 1"], "redis": ["PING"]}[ENGINE]
+    argv, env = client(url, *extra)
+    p = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if p.returncode != 0 or p.stdout.strip() not in ("1", "PONG"):
+        log(f"query failed: {p.stdout.strip()} {p.stderr.strip()}")
+        return False
+    return True
+
+
+def session(url: str) -> subprocess.Popen:
+    """An idle session on `url`, as apps hold: the client waiting on its stdin."""
+    argv, env = client(url)
+    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
 
 def mem_bytes(container: str) -> int:
@@ -92,7 +127,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=11, help="create/destroy pairs timed")
     ap.add_argument("--dbarena", type=Path, default=DEFAULT_DBARENA)
+    ap.add_argument("--engine", choices=["postgres", "mysql", "redis"], default="postgres")
     args = ap.parse_args()
+    global ENGINE
+    ENGINE = args.engine
     subprocess.run(["bash", str(REPO_ROOT / "tests/images/build.sh")], check=True, capture_output=True)
     tag = f"{os.getpid()}"
     tmp = tempfile.TemporaryDirectory()
@@ -102,7 +140,7 @@ def main() -> int:
     dedicated = f"bench-dedicated-{tag}"
     sessions = []
     try:
-        log("first use: starting the shared server and its pooler")
+        log(f"first use: starting the shared {ENGINE} server (and its pooler, if any)")
         first, _ = timed(lambda: b.create(f"b{tag}_first"))
         log(f"first tenant (server + pooler start) {first * 1000:.0f} ms")
 
@@ -111,7 +149,7 @@ def main() -> int:
             name = f"b{tag}_t{i}"
             t, tenant = timed(lambda: b.create(name))
             creates.append(t)
-            assert query(tenant["url"]) == "1"
+            assert query(tenant["url"])
             t, _ = timed(lambda: b.run("destroy", name))
             destroys.append(t)
 
@@ -130,30 +168,31 @@ def main() -> int:
         for f in failures[:3]:
             log(f"failure: {f}")
         names = {r["name"] for r in ok}
-        working = sum(1 for r in ok if query(r["url"]) == "1")
+        working = sum(1 for r in ok if query(r["url"]))
 
         # One idle pooled session per tenant, as apps hold.
         for r in ok:
-            sessions.append(subprocess.Popen(["psql", r["url"], "-Xq"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL))
+            sessions.append(session(r["url"]))
         time.sleep(2)
-        shared_mem = mem_bytes(b.server) + mem_bytes(f"{b.server}-pooler")
+        pooler = f"{b.server}-pooler"
+        has_pooler = subprocess.run(["docker", "inspect", pooler], capture_output=True).returncode == 0
+        shared_mem = mem_bytes(b.server) + (mem_bytes(pooler) if has_pooler else 0)
         tenants_now = len(ok) + 1
         log("one dedicated instance for comparison")
         env = dict(os.environ, DBARENA_CONFIG=str(config))
-        d = json.loads(subprocess.run([str(args.dbarena), "create", "postgres", "--name", dedicated, "--json"],
+        d = json.loads(subprocess.run([str(args.dbarena), "create", ENGINE, "--name", dedicated, "--json"],
                                       env=env, capture_output=True, text=True, check=True).stdout)[0]
-        s = subprocess.Popen(["psql", d["url"], "-Xq"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        sessions.append(s)
+        sessions.append(session(d["url"]))
         time.sleep(2)
         dedicated_mem = mem_bytes(dedicated)
 
         per_tenant = shared_mem / tenants_now
-        print("tenant benchmark (PostgreSQL 15 + PgBouncer 1.18, local test images)")
+        print(f"tenant benchmark ({ENGINE}, local test images)")
         print(f"  tenant create    {fmt(creates)}   target <= 150 ms")
         print(f"  tenant destroy   {fmt(destroys)}   target <= 150 ms")
         print(f"  concurrency      {len(ok)}/50 created by 10 processes in {t_conc:.1f} s, "
-              f"{len(failures)} failures, {len(names)} distinct names, {working} answering through the pooler")
-        print(f"  memory           shared server + pooler {shared_mem / 2**20:.1f} MiB for {tenants_now} tenants "
+              f"{len(failures)} failures, {len(names)} distinct names, {working} answering through their URL")
+        print(f"  memory           shared server{' + pooler' if has_pooler else ''} {shared_mem / 2**20:.1f} MiB for {tenants_now} tenants "
               f"= {per_tenant / 2**20:.2f} MiB per tenant")
         print(f"                   one dedicated instance {dedicated_mem / 2**20:.1f} MiB "
               f"= {dedicated_mem / per_tenant:.1f}x a tenant")

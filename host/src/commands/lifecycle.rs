@@ -77,6 +77,10 @@ pub(crate) async fn start_all<B: ContainerBackend>(
                     ctx.backend.client_address(),
                 );
                 view.server_version = proof.handshake.and_then(|h| h.server_version);
+                crate::tenant::server::after_start(ctx, &m.record.name, &cancel, &|msg| {
+                    bar.set_message(escape(&msg).into_owned())
+                })
+                .await?;
                 Ok((view, proof.took))
             }
             .await;

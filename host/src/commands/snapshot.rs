@@ -49,6 +49,11 @@ pub async fn snapshot<B: ContainerBackend>(ctx: &Context<B>, args: SnapshotArgs)
     };
     let tag = args.tag.as_deref().unwrap_or(snapshot::DEFAULT_TAG);
     snapshot::validate_tag(tag)?;
+    if crate::tenant::record::find(&ctx.backend, &name).await?.is_some() {
+        bail!(
+            "{name} is a tenant: tenant snapshots are not supported yet (`dbarena reset {name}` empties its database)"
+        );
+    }
     let managed = ctx.managed(&name).await?;
     let resolver = ctx.resolver()?;
     let r = resolver.existing(&managed.record, None)?;
@@ -151,6 +156,9 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
     if let Some(tag) = &args.tag {
         snapshot::validate_tag(tag)?;
     }
+    if let Some(t) = crate::tenant::record::find(&ctx.backend, &args.name).await? {
+        return reset_tenant(ctx, &t, &args).await;
+    }
     let managed = ctx.managed(&args.name).await?;
     let resolver = ctx.resolver()?;
     let r = resolver.existing(&managed.record, args.timeout)?;
@@ -187,6 +195,41 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
         Status::Healthy,
         ctx.backend.client_address(),
     );
+    if args.json {
+        print_json(&view)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reset TENANT`: an empty database again, same URL. Runs to its end when interrupted, so
+/// the tenant is never left without its database.
+async fn reset_tenant<B: ContainerBackend>(
+    ctx: &Context<B>,
+    t: &crate::tenant::TenantRecord,
+    args: &ResetArgs,
+) -> anyhow::Result<ExitCode> {
+    if args.tag.is_some() {
+        bail!(
+            "{} is a tenant: tenant snapshots are not supported yet, so --tag does not apply (`dbarena reset {}` empties its database)",
+            t.name,
+            t.name
+        );
+    }
+    let progress = Progress::new();
+    let bar = progress.line(&t.name);
+    let cancel = Cancel::default();
+    let started = Instant::now();
+    let report = |m: String| bar.set_message(escape(&m).into_owned());
+    let work = crate::tenant::ops::reset(ctx, t, &report);
+    let view = match interruptible(&cancel, work).await {
+        Ok(Ok(view)) => view,
+        Ok(Err(code)) => return Ok(ExitCode::from(code)),
+        Err(e) => {
+            bar.abandon_with_message("failed");
+            return Err(e);
+        }
+    };
+    bar.finish_with_message(format!("reset in {:.2} s", started.elapsed().as_secs_f64()));
     if args.json {
         print_json(&view)?;
     }

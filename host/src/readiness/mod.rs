@@ -7,7 +7,7 @@
 //! Probes are retried when the container logs something (a server that just logged a line
 //! has often just changed state) and otherwise on a short backoff, until the timeout.
 
-mod handshake;
+pub(crate) mod handshake;
 mod log_watch;
 
 use crate::cancel::Cancel;

@@ -27,6 +27,9 @@ pub struct TenantView {
     /// Through the pooler when there is one.
     pub url: Option<String>,
     pub direct_url: Option<String>,
+    /// Where `url` points (the pooler's address when there is one).
+    pub host: Option<String>,
+    pub port: Option<u16>,
     pub user: String,
     pub password: String,
     pub database: String,
@@ -84,12 +87,20 @@ pub async fn create<B: ContainerBackend>(
     if let Err(e) = made {
         // A tenant of this name made by another process makes CREATE ROLE fail; its record
         // carries the other owner, so the undo leaves it alone.
-        if !e.to_string().contains("already exists") {
+        if !already_exists(&e) {
             drop_in_server(ctx, plugin, &shared, &tenant).await;
         }
         return Err(e.context(format!("creating tenant {name}")));
     }
     Ok(view(ctx, plugin, &tenant, Some(&shared)))
+}
+
+/// Whether a failed create step says the tenant's database or role exists (PostgreSQL:
+/// "already exists"; MySQL/MariaDB: "database exists"; Redis: the plugin's "already
+/// exists"), i.e. another process made it: then it is not ours to drop.
+fn already_exists(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("already exists") || text.contains("database exists")
 }
 
 async fn drop_in_server<B: ContainerBackend>(ctx: &Context<B>, plugin: &Plugin, shared: &Shared, t: &TenantRecord) {
@@ -122,6 +133,81 @@ pub async fn destroy<B: ContainerBackend>(ctx: &Context<B>, t: &TenantRecord) ->
     }
 }
 
+/// `reset TENANT`: back to the state right after its create, an empty database with the
+/// same name, user and password (the plugin's drop steps, then its create steps), so its
+/// URL keeps working. Running again finishes an interrupted reset (the drops tolerate a
+/// missing database or user).
+pub async fn reset<B: ContainerBackend>(
+    ctx: &Context<B>,
+    t: &TenantRecord,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<TenantView> {
+    let server = ctx
+        .managed(&t.server)
+        .await
+        .map_err(|_| anyhow::anyhow!("tenant {}: its server {} is gone", t.name, t.server))?;
+    if server.info.state != State::Running {
+        bail!(
+            "tenant {}: its server {} is not running; start it first (`dbarena start {}`)",
+            t.name,
+            t.server,
+            t.server
+        );
+    }
+    let plugin = &ctx.registry.get(&t.engine)?.plugin;
+    let admin = &server.record.credentials;
+    let mut steps = plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Drop)?;
+    steps.extend(plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Create)?);
+    crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await?;
+    let shared = Shared {
+        pooler: server::pooler_of(&ctx.backend, &t.server).await,
+        server,
+    };
+    Ok(view(ctx, plugin, t, Some(&shared)))
+}
+
+/// After a start of shared server `server`: each of its tenants whose own login is refused
+/// (an engine that keeps users in memory, like Redis's ACL, lost them) is made again with
+/// its recorded credentials, so its URL works as before. One handshake per tenant; the
+/// create steps run only for those refused. Failures are warnings: the server is up.
+pub async fn restore_lost<B: ContainerBackend>(
+    ctx: &Context<B>,
+    server: &crate::commands::context::Managed,
+    plugin: &Plugin,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let Some(at) = endpoint(&server.info, &server.record, ctx.backend.client_address()) else {
+        return Ok(());
+    };
+    let tenants: Vec<TenantRecord> = record::all(&ctx.backend)
+        .await?
+        .into_iter()
+        .filter(|t| t.server == server.record.name)
+        .collect();
+    for t in &tenants {
+        let login = crate::readiness::handshake::attempt(
+            plugin,
+            &at.host,
+            at.port,
+            server.record.container_port,
+            &t.credentials,
+        )
+        .await?;
+        if !matches!(login, crate::readiness::handshake::Attempt::Fail(_)) {
+            continue;
+        }
+        progress(format!("making tenant {} again", t.name));
+        let steps = plugin.tenant_steps(&server.record.credentials, &t.tenant(), &TenantAction::Create)?;
+        // "Already exists": the login was refused for another reason (a connection limit).
+        if let Err(e) = crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await
+            && !already_exists(&e)
+        {
+            crate::output::warn(format_args!("tenant {} could not be made again: {e:#}", t.name));
+        }
+    }
+    Ok(())
+}
+
 /// The view of tenant `t`; `shared` when known (create), else looked up.
 pub fn view<B: ContainerBackend>(
     ctx: &Context<B>,
@@ -138,6 +224,8 @@ pub fn view<B: ContainerBackend>(
         status: "stopped".into(),
         url: None,
         direct_url: None,
+        host: None,
+        port: None,
         user: t.credentials.user.clone(),
         password: t.credentials.password.clone(),
         database: t.credentials.database.clone(),
@@ -173,9 +261,15 @@ pub fn view<B: ContainerBackend>(
         v.url = Some(info.url.clone());
         v.env = info.env.into_iter().collect();
     }
-    if let Ok(info) = plugin.connection(&direct) {
+    // A second URL only when the first goes through a pooler.
+    if pooled.is_some()
+        && let Ok(info) = plugin.connection(&direct)
+    {
         v.direct_url = Some(info.url);
     }
+    let at = pooled.as_ref().unwrap_or(&direct);
+    v.host = Some(at.host.clone());
+    v.port = Some(at.port);
     v
 }
 
@@ -295,13 +389,17 @@ pub fn as_instance(t: &TenantView) -> anyhow::Result<crate::instance::Instance> 
             t.server
         );
     }
-    let port = t.env.get("PGPORT").and_then(|p| p.parse().ok());
+    let port = t.port.or_else(|| t.env.get("PGPORT").and_then(|p| p.parse().ok()));
     Ok(crate::instance::Instance {
         name: t.name.clone(),
         engine: t.engine.clone(),
         version: t.version.clone(),
         status: crate::instance::Status::Healthy,
-        host: t.env.get("PGHOST").cloned().unwrap_or_default(),
+        host: t
+            .host
+            .clone()
+            .or_else(|| t.env.get("PGHOST").cloned())
+            .unwrap_or_default(),
         port: port.or(Some(0)),
         user: t.user.clone(),
         password: t.password.clone(),

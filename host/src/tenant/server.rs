@@ -13,7 +13,7 @@ use crate::plugin::Plugin;
 use crate::plugin::bindings::{PoolerRequest, Tenant};
 use crate::provision::{self, Choices, Journal};
 use crate::resolve::{Request, ResolvedInstance, Resolver};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,39 @@ pub async fn ensure<'c, B: ContainerBackend>(
     }
     let pooler = pooler(ctx, resolver, plugin, &server, choice, journal, cancel, progress).await?;
     Ok((Shared { server, pooler }, plugin))
+}
+
+/// After `start`/`restart` of instance `name`: when it is a shared server, its pooler
+/// follows the server's address (a started container may get another one), re-made on the
+/// same host port with the same image and pool mode, so pooled URLs work again at once;
+/// and tenants the server forgot (see [`super::ops::restore_lost`]) are made again.
+pub async fn after_start<B: ContainerBackend>(
+    ctx: &Context<B>,
+    name: &str,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<()> {
+    let server = ctx.managed(name).await?;
+    if !is_shared_server(&server.record) {
+        return Ok(());
+    }
+    let resolver = ctx.resolver()?;
+    let plugin = &ctx.registry.get(&server.record.engine)?.plugin;
+    let choice = PoolerChoice {
+        image: pooler_of(&ctx.backend, name).await.map(|p| p.image),
+        ..Default::default()
+    };
+    let journal = Journal::new();
+    match pooler(ctx, &resolver, plugin, &server, &choice, &journal, cancel, progress).await {
+        Ok(_) => {
+            journal.keep();
+            super::ops::restore_lost(ctx, &server, plugin, progress).await
+        }
+        Err(e) => {
+            journal.undo(&ctx.backend).await;
+            Err(e.context(format!("pooler of {name}")))
+        }
+    }
 }
 
 async fn server<B: ContainerBackend>(
@@ -178,12 +211,10 @@ async fn pooler<B: ContainerBackend>(
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<Option<ContainerInfo>> {
-    let server_ip = server.info.ip_address.clone().with_context(|| {
-        format!(
-            "shared server {} has no network address for its pooler",
-            server.record.name
-        )
-    })?;
+    // An engine without a pooler needs no address: it is asked first (with a placeholder
+    // when there is none) and, answering none, makes no companion.
+    let known_ip = server.info.ip_address.clone();
+    let server_ip = known_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
     let existing = pooler_of(&ctx.backend, &server.record.name).await;
     let pool_mode = choice
         .pool_mode
@@ -200,6 +231,12 @@ async fn pooler<B: ContainerBackend>(
     let Some(companion) = plugin.pooler(&request)? else {
         return Ok(None);
     };
+    if known_ip.is_none() {
+        bail!(
+            "shared server {} has no network address for its pooler",
+            server.record.name
+        );
+    }
     let image = pooler_image(resolver, plugin.id(), &companion.spec.image, choice.image.as_deref())?;
     let name = pooler_name(&server.record.name);
     let mut keep_port = None;

@@ -14,6 +14,8 @@
 use dbarena_plugin_sdk::bytes::{Reader, Writer, not_protocol};
 use dbarena_plugin_sdk::prelude::*;
 
+mod tenant;
+
 pub struct Mongodb;
 
 const PORT: u16 = 27017;
@@ -266,6 +268,15 @@ impl Engine for Mongodb {
             directory: Some("/docker-entrypoint-initdb.d".into()),
             suffixes: vec![".js".into(), ".sh".into()],
         })
+    }
+
+    /// A `dbOwner` user in the tenant's own database (spec level, see `tenant`).
+    fn tenant_steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+        tenant::steps(server, t, action)
+    }
+
+    fn tenant_connection(_pooled: Option<Endpoint>, direct: Endpoint) -> ConnectionInfo {
+        tenant::connection(direct, Self::connection)
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {

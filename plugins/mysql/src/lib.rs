@@ -17,6 +17,8 @@
 use dbarena_plugin_sdk::prelude::*;
 use dbarena_plugin_sdk::protocols::mysql;
 
+mod tenant;
+
 pub struct Mysql;
 
 const PORT: u16 = 3306;
@@ -365,6 +367,12 @@ impl Engine for Mysql {
                 ),
             },
         ]
+    }
+
+    /// A database and a user of its own with a connection limit; no pooler (clients
+    /// connect to the server directly, so the tenant's URL is the direct one).
+    fn tenant_steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+        tenant::steps(server, t, action)
     }
 }
 

@@ -7,6 +7,8 @@
 use dbarena_plugin_sdk::bytes::not_protocol;
 use dbarena_plugin_sdk::prelude::*;
 
+mod tenant;
+
 struct Redis;
 
 const PORT: u16 = 6379;
@@ -255,6 +257,15 @@ impl Engine for Redis {
             ],
             shell: vec!["redis-cli".into(), "-n".into(), c.database.clone()],
         }
+    }
+
+    /// An ACL user confined to the key prefix `DATABASE:` (see `tenant`); no pooler.
+    fn tenant_steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+        tenant::steps(server, t, action)
+    }
+
+    fn tenant_connection(_pooled: Option<Endpoint>, direct: Endpoint) -> ConnectionInfo {
+        tenant::connection(direct)
     }
 }
 

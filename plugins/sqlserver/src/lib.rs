@@ -15,6 +15,8 @@
 use dbarena_plugin_sdk::bytes::{Reader, Writer, not_protocol};
 use dbarena_plugin_sdk::prelude::*;
 
+mod tenant;
+
 pub struct SqlServer;
 
 const PORT: u16 = 1433;
@@ -325,6 +327,11 @@ impl Engine for SqlServer {
             directory: None,
             suffixes: vec![".sql".into()],
         })
+    }
+
+    /// A login, a database and a `db_owner` user in it (spec level, see `tenant`).
+    fn tenant_steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
+        tenant::steps(server, t, action)
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
