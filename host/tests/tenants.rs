@@ -187,6 +187,28 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         r["user"].as_str().unwrap()
     );
 
+    // A tenant snapshot is a copy of its database beside it on the server (CREATE DATABASE
+    // … TEMPLATE); `reset --tag` brings it back, a missing tag changes nothing, and
+    // destroying the tenant drops its snapshots too.
+    let r_name = r["name"].as_str().unwrap();
+    psql(r_url, "CREATE TABLE rows (x int); INSERT INTO rows VALUES (1)");
+    arena.ok(&["snapshot", r_name, "--tag", "v1"]);
+    psql(r_url, "INSERT INTO rows SELECT generate_series(2, 10000)");
+    arena.ok(&["reset", r_name, "--tag", "v1"]);
+    assert_eq!(psql(r_url, "SELECT count(*) FROM rows"), "1");
+    let err = arena.fails(&["reset", r_name, "--tag", "nosuch"]);
+    assert!(err.contains("has no snapshot"), "{err}");
+    assert_eq!(
+        psql(r_url, "SELECT count(*) FROM rows"),
+        "1",
+        "a missing snapshot changes nothing"
+    );
+    let r_db = r["database"].as_str().unwrap();
+    let snapshots_of_r = format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{r_db}@%'");
+    assert_eq!(psql(admin["url"].as_str().unwrap(), &snapshots_of_r), "1");
+    arena.ok(&["destroy", r_name]);
+    assert_eq!(psql(admin["url"].as_str().unwrap(), &snapshots_of_r), "0");
+
     // A stopped server shows its tenants stopped. A container started meanwhile takes an address, so the server likely comes back on
     // another one: `start` re-makes the pooler for it, on the same port, and pooled
     // URLs work at once (not only after the next `create --shared`).
@@ -216,7 +238,7 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
 
     // The server refuses to go while it has tenants; --cascade takes them along.
     let err = arena.fails(&["destroy", &server]);
-    assert!(err.contains("--cascade") && err.contains("19 tenant"), "{err}");
+    assert!(err.contains("--cascade") && err.contains("18 tenant"), "{err}");
     assert!(container_exists(&server));
     arena.ok(&["destroy", &server, "--cascade"]);
     assert!(!container_exists(&server) && !container_exists(&format!("{server}-pooler")));

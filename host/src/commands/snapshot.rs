@@ -8,6 +8,7 @@ use crate::cli::{ResetArgs, SnapshotArgs, SnapshotCommand, SnapshotsArgs};
 use crate::container::ContainerBackend;
 use crate::instance::{Instance, Status};
 use crate::output::{Progress, escape, print_json, table};
+use crate::plugin::bindings::TenantAction;
 use crate::provision::Journal;
 use crate::template::{key, snapshot};
 use anyhow::bail;
@@ -49,10 +50,10 @@ pub async fn snapshot<B: ContainerBackend>(ctx: &Context<B>, args: SnapshotArgs)
     };
     let tag = args.tag.as_deref().unwrap_or(snapshot::DEFAULT_TAG);
     snapshot::validate_tag(tag)?;
-    if crate::tenant::record::find(&ctx.backend, &name).await?.is_some() {
-        bail!(
-            "{name} is a tenant: tenant snapshots are not supported yet (`dbarena reset {name}` empties its database)"
-        );
+    if let Some(t) = crate::tenant::record::find(&ctx.backend, &name).await? {
+        let action = TenantAction::Snapshot(tag.to_string());
+        let done = format!("snapshot {name}:{tag} taken");
+        return tenant_action(ctx, &t, &[action], &done, false).await;
     }
     let managed = ctx.managed(&name).await?;
     let resolver = ctx.resolver()?;
@@ -201,26 +202,35 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-/// `reset TENANT`: an empty database again, same URL. Runs to its end when interrupted, so
-/// the tenant is never left without its database.
+/// `reset TENANT [--tag T]`: its snapshot `T` again, or an empty database without a tag;
+/// same URL either way.
 async fn reset_tenant<B: ContainerBackend>(
     ctx: &Context<B>,
     t: &crate::tenant::TenantRecord,
     args: &ResetArgs,
 ) -> anyhow::Result<ExitCode> {
-    if args.tag.is_some() {
-        bail!(
-            "{} is a tenant: tenant snapshots are not supported yet, so --tag does not apply (`dbarena reset {}` empties its database)",
-            t.name,
-            t.name
-        );
-    }
+    let actions = match &args.tag {
+        Some(tag) => vec![TenantAction::Restore(tag.clone())],
+        None => vec![TenantAction::Drop, TenantAction::Create],
+    };
+    tenant_action(ctx, t, &actions, "reset", args.json).await
+}
+
+/// Runs tenant actions on its server with a progress line. Runs to its end when
+/// interrupted, so the tenant is never left without its database.
+async fn tenant_action<B: ContainerBackend>(
+    ctx: &Context<B>,
+    t: &crate::tenant::TenantRecord,
+    actions: &[TenantAction],
+    done: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let progress = Progress::new();
     let bar = progress.line(&t.name);
     let cancel = Cancel::default();
     let started = Instant::now();
     let report = |m: String| bar.set_message(escape(&m).into_owned());
-    let work = crate::tenant::ops::reset(ctx, t, &report);
+    let work = crate::tenant::ops::reset(ctx, t, actions, &report);
     let view = match interruptible(&cancel, work).await {
         Ok(Ok(view)) => view,
         Ok(Err(code)) => return Ok(ExitCode::from(code)),
@@ -229,8 +239,8 @@ async fn reset_tenant<B: ContainerBackend>(
             return Err(e);
         }
     };
-    bar.finish_with_message(format!("reset in {:.2} s", started.elapsed().as_secs_f64()));
-    if args.json {
+    bar.finish_with_message(format!("{done} in {:.2} s", started.elapsed().as_secs_f64()));
+    if json {
         print_json(&view)?;
     }
     Ok(ExitCode::SUCCESS)

@@ -133,13 +133,16 @@ pub async fn destroy<B: ContainerBackend>(ctx: &Context<B>, t: &TenantRecord) ->
     }
 }
 
-/// `reset TENANT`: back to the state right after its create, an empty database with the
-/// same name, user and password (the plugin's drop steps, then its create steps), so its
-/// URL keeps working. Running again finishes an interrupted reset (the drops tolerate a
-/// missing database or user).
+/// `reset TENANT` / `snapshot TENANT` on its running server: with no tag, back to the state
+/// right after its create, an empty database with the same name, user and password (the
+/// plugin's drop steps, then its create steps); `Snapshot(tag)` copies its database aside
+/// and `Restore(tag)` recreates it from that copy (`CREATE DATABASE … TEMPLATE` on
+/// PostgreSQL). The URL keeps working throughout. Running a reset again finishes an
+/// interrupted one (the drops tolerate a missing database or user).
 pub async fn reset<B: ContainerBackend>(
     ctx: &Context<B>,
     t: &TenantRecord,
+    actions: &[TenantAction],
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<TenantView> {
     let server = ctx
@@ -156,8 +159,10 @@ pub async fn reset<B: ContainerBackend>(
     }
     let plugin = &ctx.registry.get(&t.engine)?.plugin;
     let admin = &server.record.credentials;
-    let mut steps = plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Drop)?;
-    steps.extend(plugin.tenant_steps(admin, &t.tenant(), &TenantAction::Create)?);
+    let mut steps = Vec::new();
+    for action in actions {
+        steps.extend(plugin.tenant_steps(admin, &t.tenant(), action)?);
+    }
     crate::steps::run(&ctx.backend, &server.info.id, &steps, progress).await?;
     let shared = Shared {
         pooler: server::pooler_of(&ctx.backend, &t.server).await,

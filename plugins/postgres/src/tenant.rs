@@ -68,6 +68,36 @@ fn psql(server: &Credentials, description: String, sql: String) -> ExecStep {
     }
 }
 
+/// A tenant snapshot is a database beside the tenant's: `<database>@<tag>`. Tenant
+/// database names hold no `@`, so one tenant's snapshots never match another's prefix.
+fn snapshot_database(database: &str, tag: &str) -> Result<String, PluginError> {
+    if tag.is_empty()
+        || !tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(field_error("snapshot", "a tag is letters, digits, '.', '_' and '-'"));
+    }
+    if database.contains('@') {
+        return Err(field_error("tenant database", "must not contain '@'"));
+    }
+    let name = format!("{database}@{tag}");
+    check("snapshot", &name)?;
+    Ok(name)
+}
+
+/// Drops every snapshot database of `database` (psql's `\gexec` runs each generated
+/// statement on its own: DROP DATABASE cannot run inside a function or transaction).
+fn drop_snapshots(database: &str) -> String {
+    let prefix = format!("{database}@");
+    format!(
+        "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database \
+         WHERE left(datname, {len}) = {prefix} \\gexec\n",
+        len = prefix.chars().count(),
+        prefix = literal(&prefix),
+    )
+}
+
 /// Ends every session on the tenant's database and of its role.
 fn terminate(db: &str, user: &str) -> String {
     format!(
@@ -109,14 +139,15 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
                  EXECUTE 'ALTER ROLE ' || quote_ident({ulit}) || ' NOLOGIN'; END IF; END $dbarena$;\n\
                  {terminate}\
                  DROP DATABASE IF EXISTS {db} WITH (FORCE);\n\
+                 {snapshots}\
                  DROP ROLE IF EXISTS {user};\n",
                 ulit = literal(&c.user),
                 terminate = terminate(&c.database, &c.user),
+                snapshots = drop_snapshots(&c.database),
             ),
         ),
-        TenantAction::Snapshot(snapshot) => {
-            check("snapshot", &snapshot)?;
-            let snap = ident(&snapshot);
+        TenantAction::Snapshot(tag) => {
+            let snap = snapshot_database(&c.database, &tag)?;
             psql(
                 &server,
                 format!("snapshot tenant {}", t.name),
@@ -125,20 +156,27 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
                      CREATE DATABASE {snap} TEMPLATE {db} OWNER {user};\n\
                      REVOKE ALL ON DATABASE {snap} FROM PUBLIC;\n",
                     terminate = terminate(&c.database, &c.user),
+                    snap = ident(&snap),
                 ),
             )
         }
-        TenantAction::Restore(snapshot) => {
-            check("snapshot", &snapshot)?;
-            let snap = ident(&snapshot);
+        TenantAction::Restore(tag) => {
+            let snap = snapshot_database(&c.database, &tag)?;
             psql(
                 &server,
                 format!("restore tenant {}", t.name),
+                // A missing snapshot stops the step before anything is dropped.
                 format!(
-                    "{terminate}DROP DATABASE IF EXISTS {db} WITH (FORCE);\n\
+                    "DO $dbarena$ BEGIN IF NOT EXISTS (SELECT FROM pg_database WHERE datname = {lit}) THEN \
+                     RAISE EXCEPTION 'tenant % has no snapshot %', {name}, {tag}; END IF; END $dbarena$;\n\
+                     {terminate}DROP DATABASE IF EXISTS {db} WITH (FORCE);\n\
                      CREATE DATABASE {db} TEMPLATE {snap} OWNER {user};\n\
                      REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC;\n",
+                    lit = literal(&snap),
+                    name = literal(&t.name),
+                    tag = literal(&tag),
                     terminate = terminate(&c.database, &c.user),
+                    snap = ident(&snap),
                 ),
             )
         }
@@ -360,17 +398,32 @@ mod tests {
 
     #[test]
     fn snapshot_and_restore_copy_through_a_template() {
-        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Snapshot("app_snap".into())).unwrap()[0]);
+        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Snapshot("v1".into())).unwrap()[0]);
         assert!(
-            s.contains("CREATE DATABASE \"app_snap\" TEMPLATE \"app_db\" OWNER \"app_user\";"),
+            s.contains("CREATE DATABASE \"app_db@v1\" TEMPLATE \"app_db\" OWNER \"app_user\";"),
             "{s}"
         );
-        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Restore("app_snap".into())).unwrap()[0]);
+        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Restore("v1".into())).unwrap()[0]);
+        let check = s.find("RAISE EXCEPTION").unwrap();
+        let drop = s.find("DROP DATABASE IF EXISTS \"app_db\"").unwrap();
+        assert!(check < drop, "a missing snapshot must stop before the drop: {s}");
         assert!(
-            s.find("DROP DATABASE IF EXISTS \"app_db\"").unwrap()
-                < s.find("CREATE DATABASE \"app_db\" TEMPLATE \"app_snap\"").unwrap(),
+            drop < s.find("CREATE DATABASE \"app_db\" TEMPLATE \"app_db@v1\"").unwrap(),
             "{s}"
         );
+        for hostile in ["", "a b", "x';--", "a@b", "é"] {
+            assert!(steps(server(), tenant("app", "pw"), TenantAction::Snapshot(hostile.into())).is_err());
+            assert!(steps(server(), tenant("app", "pw"), TenantAction::Restore(hostile.into())).is_err());
+        }
+        let long = "t".repeat(60);
+        assert!(steps(server(), tenant("app", "pw"), TenantAction::Snapshot(long)).is_err());
+    }
+
+    #[test]
+    fn drop_removes_the_tenants_snapshots_too() {
+        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Drop).unwrap()[0]);
+        assert!(s.contains("left(datname, 7) = 'app_db@' \\gexec"), "{s}");
+        assert!(s.find("\\gexec").unwrap() < s.find("DROP ROLE").unwrap(), "{s}");
     }
 
     fn request(mode: &str) -> PoolerRequest {
