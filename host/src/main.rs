@@ -19,8 +19,9 @@ fn main() -> ExitCode {
 
 /// A reader that stops early (`dbarena list | head -1`) closes the pipe: like ripgrep, end
 /// quietly and successfully instead of panicking. `println!` panics on a write error; the
-/// hook recognises that one panic. Every command prints to stdout only after its work is
-/// done and kept, so ending here leaves nothing half made.
+/// hook recognises that one panic. Commands print to stdout once their work is done and
+/// kept, so ending here leaves nothing half made (`images pull`/`prune` report each image
+/// when it is done: they end after that one).
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -180,6 +180,7 @@ pub(crate) async fn remove<B: ContainerBackend>(
         })
         .collect();
     let mut failed = false;
+    let mut done: Vec<String> = Vec::new();
     for m in containers {
         // A persistent server gets a clean shutdown first, so what it acknowledged (even with
         // the fast, fsync-free settings) is on the volume; ephemeral ones are just removed.
@@ -195,9 +196,7 @@ pub(crate) async fn remove<B: ContainerBackend>(
         let entry = report.get_mut(m.record.name.as_str());
         match ctx.backend.remove_container(&m.info.id).await {
             Ok(()) => {
-                if !json {
-                    println!("destroyed {}", m.record.name);
-                }
+                done.push(format!("destroyed {}", m.record.name));
                 if let Some(entry) = entry {
                     entry.result = "destroyed";
                 }
@@ -229,9 +228,7 @@ pub(crate) async fn remove<B: ContainerBackend>(
             }
             match ctx.backend.remove_volume(&v.name).await {
                 Ok(()) => {
-                    if !json {
-                        println!("removed volume {}", v.name);
-                    }
+                    done.push(format!("removed volume {}", v.name));
                     entry.volumes_removed.push(v.name.clone());
                 }
                 Err(e) => {
@@ -247,7 +244,14 @@ pub(crate) async fn remove<B: ContainerBackend>(
         let mut all: Vec<Destroyed> = tenants.iter().cloned().map(Destroyed::tenant).collect();
         all.extend(report.into_values());
         output::print_json(&all)?;
-    } else if !remove_volume && !volumes.is_empty() {
+        return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+    }
+    // Printed once everything is done: a reader that closes the pipe early ends the
+    // process (see main), and must not cut a destroy short.
+    for line in done {
+        println!("{line}");
+    }
+    if !remove_volume && !volumes.is_empty() {
         println!(
             "kept persistent volume(s) {} (add --remove-volume to delete)",
             volumes.join(", ")

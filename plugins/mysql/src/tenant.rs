@@ -111,27 +111,15 @@ mod tests {
     use super::*;
 
     fn server() -> Credentials {
-        Credentials {
-            user: "root".into(),
-            password: "adm'pw".into(),
-            database: "app".into(),
-        }
+        dbarena_plugin_sdk::testing::credentials("root", "adm'pw", "app")
     }
 
     fn tenant(name: &str, password: &str) -> Tenant {
-        Tenant {
-            name: name.into(),
-            credentials: Credentials {
-                user: format!("{name}_user"),
-                password: password.into(),
-                database: format!("{name}_db"),
-            },
-            max_connections: Some(5),
-        }
+        dbarena_plugin_sdk::testing::tenant(name, password, Some(5))
     }
 
     fn sql(step: &ExecStep) -> String {
-        String::from_utf8(step.stdin.clone().unwrap()).unwrap()
+        dbarena_plugin_sdk::testing::stdin_text(step)
     }
 
     #[test]

@@ -307,27 +307,15 @@ mod tests {
     use super::*;
 
     fn server() -> Credentials {
-        Credentials {
-            user: "postgres".into(),
-            password: "adm'pw".into(),
-            database: "postgres".into(),
-        }
+        dbarena_plugin_sdk::testing::credentials("postgres", "adm'pw", "postgres")
     }
 
     fn tenant(name: &str, password: &str) -> Tenant {
-        Tenant {
-            name: name.into(),
-            credentials: Credentials {
-                user: format!("{name}_user"),
-                password: password.into(),
-                database: format!("{name}_db"),
-            },
-            max_connections: Some(7),
-        }
+        dbarena_plugin_sdk::testing::tenant(name, password, Some(7))
     }
 
     fn sql(step: &ExecStep) -> String {
-        String::from_utf8(step.stdin.clone().unwrap()).unwrap()
+        dbarena_plugin_sdk::testing::stdin_text(step)
     }
 
     #[test]

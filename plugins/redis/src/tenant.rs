@@ -164,27 +164,15 @@ mod tests {
     use super::*;
 
     fn server() -> Credentials {
-        Credentials {
-            user: "default".into(),
-            password: "adm\"pw".into(),
-            database: "0".into(),
-        }
+        dbarena_plugin_sdk::testing::credentials("default", "adm\"pw", "0")
     }
 
     fn tenant(name: &str, password: &str) -> Tenant {
-        Tenant {
-            name: name.into(),
-            credentials: Credentials {
-                user: format!("{name}_user"),
-                password: password.into(),
-                database: format!("{name}_db"),
-            },
-            max_connections: None,
-        }
+        dbarena_plugin_sdk::testing::tenant(name, password, None)
     }
 
     fn stdin(step: &ExecStep) -> String {
-        String::from_utf8(step.stdin.clone().unwrap()).unwrap()
+        dbarena_plugin_sdk::testing::stdin_text(step)
     }
 
     #[test]

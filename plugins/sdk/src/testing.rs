@@ -1,4 +1,4 @@
-use crate::types::{Credentials, HandshakeContext, HandshakeSecrets, Mode, Options};
+use crate::types::{Credentials, ExecStep, HandshakeContext, HandshakeSecrets, Mode, Options, Tenant};
 
 /// Options as the host passes them with nothing chosen but `password`: default version,
 /// user and database, fast mode, not persistent, no memory limit and no extra environment.
@@ -35,4 +35,27 @@ pub fn secrets() -> HandshakeSecrets {
 /// `ctx` at a later `step` (the number of messages the host has sent since `handshake_start`).
 pub fn at_step(ctx: &HandshakeContext, step: u32) -> HandshakeContext {
     HandshakeContext { step, ..ctx.clone() }
+}
+
+/// Credentials from three strings.
+pub fn credentials(user: &str, password: &str, database: &str) -> Credentials {
+    Credentials {
+        user: user.to_string(),
+        password: password.to_string(),
+        database: database.to_string(),
+    }
+}
+
+/// Tenant `name` as the host names it: user `NAME_user`, database `NAME_db`.
+pub fn tenant(name: &str, password: &str, max_connections: Option<u32>) -> Tenant {
+    Tenant {
+        name: name.to_string(),
+        credentials: credentials(&format!("{name}_user"), password, &format!("{name}_db")),
+        max_connections,
+    }
+}
+
+/// What an exec step writes to its command's stdin, as text (empty when nothing).
+pub fn stdin_text(step: &ExecStep) -> String {
+    String::from_utf8(step.stdin.clone().unwrap_or_default()).expect("UTF-8 stdin")
 }

@@ -92,27 +92,15 @@ mod tests {
     use super::*;
 
     fn server() -> Credentials {
-        Credentials {
-            user: "sa".into(),
-            password: "Adm'Passw0rd".into(),
-            database: "master".into(),
-        }
+        dbarena_plugin_sdk::testing::credentials("sa", "Adm'Passw0rd", "master")
     }
 
     fn tenant(name: &str, password: &str) -> Tenant {
-        Tenant {
-            name: name.into(),
-            credentials: Credentials {
-                user: format!("{name}_user"),
-                password: password.into(),
-                database: format!("{name}_db"),
-            },
-            max_connections: None,
-        }
+        dbarena_plugin_sdk::testing::tenant(name, password, None)
     }
 
     fn sql(step: &ExecStep) -> String {
-        String::from_utf8(step.stdin.clone().unwrap()).unwrap()
+        dbarena_plugin_sdk::testing::stdin_text(step)
     }
 
     #[test]
