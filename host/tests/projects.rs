@@ -266,3 +266,28 @@ fn a_bad_project_file_names_the_file_and_the_key() {
         stderr(&out)
     );
 }
+
+#[test]
+fn images_pull_in_a_project_pulls_the_image_an_entry_pins() {
+    if !docker_engine_available("images_pull_in_a_project_pulls_the_image_an_entry_pins") {
+        return;
+    }
+    let arena = Arena::new();
+    let dir = tempfile::tempdir().unwrap();
+    // A repository the local registry does not have: the failure names the pinned image
+    // (not the engine's default) and says what to do.
+    let pinned = "127.0.0.1:5000/dbarena-test-absent/postgres:1";
+    std::fs::write(
+        dir.path().join("dbarena.toml"),
+        format!("[instances.db]\nengine = \"postgres\"\nimage = \"{pinned}\"\n"),
+    )
+    .unwrap();
+    let out = in_dir(&arena, dir.path(), &["images", "pull"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(pinned) && err.contains("not found") && err.contains("mirror"),
+        "{err}"
+    );
+    assert!(!err.contains("dbarena-test/postgres:15"), "{err}");
+}

@@ -48,16 +48,22 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, cmd: ImagesCommand) -> a
     }
 }
 
-/// The engines (`ENGINE[@VERSION]`) the current directory's `dbarena.toml` declares, so
-/// `images pull` with no names pulls what the project and the config use.
-fn project_engines() -> anyhow::Result<Vec<String>> {
+/// What `images pull` pulls for one engine: `ENGINE[@VERSION]`, and the image an entry of
+/// `dbarena.toml` pins with `image =` (else the one the config and plugin give).
+type Wanted = (String, Option<String>);
+
+/// The engines the current directory's `dbarena.toml` declares, with their pinned images.
+fn project_engines() -> anyhow::Result<Vec<Wanted>> {
     let Some(project) = crate::project::current()? else {
         return Ok(Vec::new());
     };
-    let mut engines: Vec<String> = project
+    let mut engines: Vec<Wanted> = project
         .instances
         .iter()
-        .map(|(name, entry)| project.create_args(name, entry).engines.remove(0))
+        .map(|(name, entry)| {
+            let mut args = project.create_args(name, entry);
+            (args.engines.remove(0), args.image.take())
+        })
         .collect();
     engines.sort();
     engines.dedup();
@@ -67,11 +73,11 @@ fn project_engines() -> anyhow::Result<Vec<String>> {
 /// What `images pull` with no names pulls: the project's engines and every engine the
 /// config configures (`[engines.ID]`, at its configured version). Never every engine's
 /// default: SQL Server alone is ~1.5 GB.
-fn default_pulls<B: ContainerBackend>(ctx: &Context<B>) -> anyhow::Result<Vec<String>> {
+fn default_pulls<B: ContainerBackend>(ctx: &Context<B>) -> anyhow::Result<Vec<Wanted>> {
     let mut wanted = project_engines()?;
     for id in ctx.config.engines.keys() {
-        if ctx.registry.knows(id) && !wanted.contains(id) {
-            wanted.push(id.clone());
+        if ctx.registry.knows(id) && !wanted.iter().any(|(e, _)| e == id) {
+            wanted.push((id.clone(), None));
         }
     }
     if wanted.is_empty() {
@@ -155,15 +161,19 @@ async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyh
     // The same resolution as `create`: the config's version and mirror apply.
     let resolver = ctx.resolver()?;
     let mut wanted = BTreeSet::new();
-    let defaults = if engines.is_empty() {
+    let requested = if engines.is_empty() {
         default_pulls(ctx)?
     } else {
-        Vec::new()
+        engines.iter().map(|e| (e.clone(), None)).collect()
     };
-    let requested = if engines.is_empty() { &defaults[..] } else { engines };
-    for reference in requested {
-        let (plugin, version) = resolver.engine_version(reference)?;
-        wanted.insert(resolver.image(plugin, &version)?);
+    for (reference, pinned) in requested {
+        let (plugin, version) = resolver.engine_version(&reference)?;
+        wanted.insert(match pinned {
+            Some(image) => crate::container::ImageRef::parse(&image)
+                .map_err(|e| anyhow::anyhow!("image '{}' of {reference}: {e}", output::escape(&image)))?
+                .to_string(),
+            None => resolver.image(plugin, &version)?,
+        });
     }
     let interactive = std::io::stderr().is_terminal();
     let multi = MultiProgress::new();
@@ -207,7 +217,8 @@ async fn pull<B: ContainerBackend>(ctx: &Context<B>, engines: &[String]) -> anyh
         match result {
             Ok(()) => println!("pulled {image}"),
             Err(e) => {
-                eprintln!("error: pulling {image}: {e}");
+                let e = crate::provision::pull::pull_error(&image, e);
+                eprintln!("error: {}", output::escape(&format!("{e:#}")));
                 failed = true;
             }
         }
