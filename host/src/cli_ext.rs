@@ -63,6 +63,25 @@ const EXAMPLES: &[(&str, &str)] = &[
         "Examples:\n  eval \"$(dbarena env app)\"\n  dbarena env app --format dotenv >> .env",
     ),
     (
+        "run",
+        "Examples:\n  dbarena run postgres redis --init db/schema.sql -- cargo test\n  \
+         dbarena run postgres -- sh -c 'psql \"$DATABASE_URL\" -c \"select 1\"'\n\n\
+         Exit status: the command's own; 1 when an instance could not be created (the command\n\
+         did not run); 130/143 after Ctrl-C/SIGTERM. The instances are destroyed in every case\n\
+         unless --keep.",
+    ),
+    (
+        "exec",
+        "Examples:\n  dbarena exec app -- ls /var/lib/postgresql/data\n  dbarena exec -it app -- bash\n\n\
+         Exit status: the command's own (as `docker exec`).",
+    ),
+    (
+        "query",
+        "Examples:\n  dbarena query app 'select count(*) from users'\n  dbarena query app --file seed.sql\n  \
+         echo 'PING' | dbarena query cache\n\n\
+         Exit status: 0, or 1 with the server's message on stderr when the query fails.",
+    ),
+    (
         "engines",
         "Examples:\n  dbarena engines\n  dbarena engines postgres@16 --memory 1g   # the container it would run",
     ),

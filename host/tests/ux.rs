@@ -236,6 +236,13 @@ fn errors_name_the_users_flag_or_instance() {
 
     let help = arena.ok(&["--help"]);
     assert!(help.contains("Exit codes:") && help.contains("130"), "{help}");
+    for sub in ["run", "exec", "query"] {
+        let help = arena.ok(&[sub, "--help"]);
+        assert!(
+            help.contains("Examples:") && help.contains("Exit status:"),
+            "{sub}: {help}"
+        );
+    }
     let out = arena.cmd().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
