@@ -560,6 +560,10 @@ pub struct ResetArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A persistent instance: replace its volume's contents with the snapshot's (its
+    /// current data is lost; required, as dbarena never replaces persistent data implicitly).
+    #[arg(long)]
+    pub replace_volume: bool,
 }
 
 #[derive(Debug, Args)]

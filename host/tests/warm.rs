@@ -478,3 +478,56 @@ fn hostile_postgres_credentials_are_applied_to_a_template_intact() {
         format!("{}|{}", hostile[1], hostile[5])
     );
 }
+
+/// A volume's labels (the instance record dbarena keeps on it).
+fn volume_labels(volume: &str) -> String {
+    docker_ok(&["volume", "inspect", volume, "--format", "{{json .Labels}}"])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn persistent_reset_needs_its_flag_and_replaces_the_volume_data_in_place() {
+    if !docker_available("persistent_reset_needs_its_flag_and_replaces_the_volume_data_in_place") {
+        return;
+    }
+    let cleanup = Cleanup::default();
+    let arena = Arena::new();
+    let name = arena.name("persist");
+    let pg = create(&arena, &["postgres", "--persistent", "--name", &name]);
+    let url = pg["url"].as_str().unwrap();
+    let volume = format!("{name}-data");
+    let record = volume_labels(&volume);
+    psql(url, "create table t as select g from generate_series(1, 1000) g");
+    arena.ok(&["snapshot", &name, "--tag", "base"]);
+    forget_snapshots(&arena, &cleanup, &name);
+    // The snapshot only read the volume: the instance serves it as before.
+    psql(url, "insert into t select g from generate_series(1, 5) g");
+    assert_eq!(psql(url, "select count(*) from t"), "1005");
+
+    // Without the flag: refused, naming it, and nothing changed.
+    let err = arena.fails(&["reset", &name, "--tag", "base"]);
+    assert!(err.contains("--replace-volume"), "{err}");
+    assert_eq!(psql(url, "select count(*) from t"), "1005");
+
+    // With it: the snapshot's rows behind the same URL (name, port, credentials), in the
+    // same volume, and no helper left behind.
+    arena.ok(&["reset", &name, "--tag", "base", "--replace-volume"]);
+    assert_eq!(psql(url, "select count(*) from t"), "1000");
+    assert_eq!(volume_labels(&volume), record);
+    assert!(containers_named(&format!("{name}-refill-")).is_empty());
+
+    // Without a tag: the state right after create, still with the instance's own password.
+    arena.ok(&["reset", &name, "--replace-volume"]);
+    assert_eq!(psql(url, "select count(*) from pg_tables where tablename = 't'"), "0");
+    let wrong = url_with(&pg, "postgres", "not-the-password", "postgres");
+    assert!(!succeeds("psql", &[&wrong, "-XtAc", "select 1"]));
+
+    // The reset data is what the volume keeps: destroyed and created again, it is adopted.
+    psql(url, "create table after_reset(x int)");
+    arena.ok(&["destroy", &name]);
+    let again = create(&arena, &["postgres", "--persistent", "--name", &name]);
+    let url = again["url"].as_str().unwrap();
+    assert_eq!(psql(url, "select count(*) from after_reset"), "0");
+}

@@ -2,7 +2,7 @@
 """Benchmark warm starts, snapshot, reset and clone against cold creates and a plain
 `docker run` + polling client, all in the same run (medians of N, with min/max and ratios).
 
-  per engine (postgres, mysql): dbarena create (warm, from the template), dbarena create
+  per engine (postgres, mysql, redis): dbarena create (warm, from the template), dbarena create
       --cold, and the baseline: `docker run -d` of the same image/env/cmd plus a client
       polling every 100 ms until the first successful query
   postgres with 10,000 rows: dbarena snapshot, dbarena reset --tag, dbarena create --from
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import create_bench as cb  # noqa: E402
 
-ENGINES = ("postgres", "mysql")
+ENGINES = ("postgres", "mysql", "redis")
 TIMEOUT = 180
 
 

@@ -170,15 +170,31 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
     let journal = Journal::new();
     let started = Instant::now();
     let report = |m: String| bar.set_message(escape(&m).into_owned());
-    let work = snapshot::reset(
-        &ctx.backend,
-        &r,
-        &managed.info,
-        source.as_ref(),
-        &journal,
-        &cancel,
-        &report,
-    );
+    let work = async {
+        if r.record.persistent && args.replace_volume {
+            snapshot::reset_volume(
+                &ctx.backend,
+                &r,
+                &managed.info,
+                source.as_ref(),
+                &journal,
+                &cancel,
+                &report,
+            )
+            .await
+        } else {
+            snapshot::reset(
+                &ctx.backend,
+                &r,
+                &managed.info,
+                source.as_ref(),
+                &journal,
+                &cancel,
+                &report,
+            )
+            .await
+        }
+    };
     let done = match interruptible(&cancel, work).await {
         Ok(Ok(done)) => done,
         Ok(Err(code)) => return Ok(ExitCode::from(code)),

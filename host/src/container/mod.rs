@@ -216,6 +216,13 @@ pub trait ContainerBackend: Send + Sync {
         None
     }
 
+    /// Whether `port` on `host_ip` is held by something right now (a published container
+    /// port, another program), when this process can tell: a taken default port is then
+    /// skipped without creating a container only to see its start fail. `None`: unknown.
+    fn host_port_taken(&self, _host_ip: &str, _port: u16) -> Option<bool> {
+        None
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool>;
     /// Pulls `image`, reporting per-layer progress.
     async fn pull_image(&self, image: &str, progress: &(dyn Fn(PullProgress) + Send + Sync)) -> Result<()>;

@@ -35,6 +35,16 @@ pub async fn create_and_start<B: ContainerBackend>(
     cancel: &Cancel,
 ) -> anyhow::Result<String> {
     let mut host_port = plan.preferred;
+    // A default port seen taken is skipped before any container is made (a create and a
+    // failed start cost hundreds of milliseconds); Docker still has the last word.
+    if let Some(p) = host_port
+        && !plan.insist
+        && backend.host_port_taken(plan.host_ip, p) == Some(true)
+        && let Some(free) = backend.free_host_port(plan.host_ip)
+    {
+        tracing::info!("port {p} is taken; using free port {free}");
+        host_port = Some(free);
+    }
     for _ in 0..ATTEMPTS {
         cancel.check()?;
         def.ports = plan

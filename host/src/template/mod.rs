@@ -272,7 +272,7 @@ pub async fn apply<B: ContainerBackend>(
                 if tokio::time::Instant::now() > deadline {
                     return Err(e.context("the server did not accept the new credentials in time"));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
     }

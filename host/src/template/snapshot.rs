@@ -11,6 +11,9 @@ use crate::resolve::ResolvedInstance;
 use anyhow::{Context as _, bail};
 use std::time::Duration;
 
+/// The `reset` flag that allows replacing a persistent instance's volume contents.
+pub const REPLACE_VOLUME_FLAG: &str = "--replace-volume";
+
 /// The tag `snapshot` uses without `--tag`, and `reset` looks for only when given it.
 pub const DEFAULT_TAG: &str = "latest";
 
@@ -172,7 +175,7 @@ pub async fn reset<B: ContainerBackend>(
     if r.record.persistent {
         bail!(
             "{} is persistent: reset would replace its volume's data, which dbarena never does implicitly; \
-             create a clone instead (`dbarena create {} --from {}:TAG`)",
+             pass {REPLACE_VOLUME_FLAG} to replace it, or create a clone instead (`dbarena create {} --from {}:TAG`)",
             r.record.name,
             r.record.engine,
             r.record.name
@@ -281,4 +284,126 @@ pub async fn clone_source<B: ContainerBackend>(
         }
     };
     Source::of(&image).context("the snapshot's labels are incomplete")
+}
+
+/// How long the helper that refills a persistent volume may take to start.
+const HELPER_LIFETIME_SECS: &str = "3600";
+/// Where the helper mounts the instance's volume `i`: `/dbarena-reset/i`.
+const HELPER_MOUNT: &str = "/dbarena-reset";
+/// The helper's script, over pairs `SOURCE TARGET`: empties each target volume and, with
+/// `COPY=1`, copies the source directory into it with owners and modes (`cp -a`).
+const REFILL_SCRIPT: &str = r#"set -e
+while [ "$#" -gt 1 ]; do
+  find "$2" -mindepth 1 -delete
+  if [ "$COPY" = 1 ]; then cp -a "$1/." "$2/"; fi
+  shift 2
+done"#;
+
+/// `reset --replace-volume` of a persistent instance: the same container (name, port,
+/// volume names) is stopped, its volumes' contents are replaced by `source`'s data (or
+/// emptied when there is none, so the engine initialises again), and it is started,
+/// given its credentials and proven ready. The refill runs in a helper container of the
+/// source image whose data paths Docker fills from the image; it is not interrupted
+/// once begun (a half-replaced volume would be neither state), and the instance is
+/// started again even after an interrupt.
+pub async fn reset_volume<B: ContainerBackend>(
+    backend: &B,
+    r: &ResolvedInstance<'_>,
+    info: &ContainerInfo,
+    source: Option<&Source>,
+    journal: &Journal,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> anyhow::Result<provision::Provisioned> {
+    let paths = &r.spec.data_paths;
+    if paths.is_empty() {
+        bail!("the {} plugin declares no data paths to reset", r.record.engine);
+    }
+    for index in 0..paths.len() {
+        let volume = crate::instance::volume_name(&r.record.name, index);
+        if backend.inspect_volume(&volume).await?.is_none() {
+            bail!("{}: its volume {volume} is gone; nothing to reset", r.record.name);
+        }
+    }
+    cancel.check()?;
+    progress("stopping".into());
+    // Cleanly: should the refill fail, the data left is the server's own, intact.
+    backend.stop_container(&info.id, super::STOP_TIMEOUT).await?;
+    progress("replacing the volume's data".into());
+    let refilled = refill(backend, r, source, journal).await;
+    let left = journal.undo(backend).await;
+    if !left.is_empty() {
+        crate::output::warn(format_args!("could not remove {}", left.join(", ")));
+    }
+    if let Err(e) = refilled {
+        return Err(e.context(format!(
+            "{} is stopped; its volume may hold part of the snapshot: run the reset again, or destroy it",
+            r.record.name
+        )));
+    }
+    progress("starting".into());
+    let since = chrono::Utc::now().timestamp();
+    backend.start_container(&info.id).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("{} holds the snapshot's data but did not start", r.record.name))
+    })?;
+    if let Some(source) = source {
+        // Even when interrupted: the data must not keep accepting the source's credentials.
+        super::apply(backend, r, &info.id, &source.credentials, &Cancel::default(), progress).await?;
+    }
+    let now = backend.inspect_container(&info.id).await?;
+    let proof = provision::wait_ready(backend, r, &now, Some(since), cancel, progress).await?;
+    Ok(provision::Provisioned { info: now, proof })
+}
+
+/// Runs the helper that replaces the contents of `r`'s volumes by `source`'s data paths.
+async fn refill<B: ContainerBackend>(
+    backend: &B,
+    r: &ResolvedInstance<'_>,
+    source: Option<&Source>,
+    journal: &Journal,
+) -> anyhow::Result<()> {
+    let paths = &r.spec.data_paths;
+    let name = format!("{}-refill-{:08x}", r.record.name, rand::random::<u32>());
+    let def = crate::container::ContainerDef {
+        name: name.clone(),
+        image: source.map_or_else(|| r.record.image.clone(), |s| s.image.clone()),
+        labels: super::owner_label(journal),
+        entrypoint: Some(vec!["sleep".into()]),
+        cmd: vec![HELPER_LIFETIME_SECS.into()],
+        mounts: (0..paths.len())
+            .map(|i| crate::container::Mount::Volume {
+                name: crate::instance::volume_name(&r.record.name, i),
+                target: format!("{HELPER_MOUNT}/{i}"),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    journal.intend_container(&name);
+    let id = backend.create_container(&def).await?;
+    journal.made_container(&name, &id);
+    backend.start_container(&id).await?;
+    let mut cmd: Vec<String> = vec!["sh".into(), "-c".into(), REFILL_SCRIPT.into(), "sh".into()];
+    for (i, path) in paths.iter().enumerate() {
+        cmd.push(path.clone());
+        cmd.push(format!("{HELPER_MOUNT}/{i}"));
+    }
+    let env = [("COPY".to_string(), if source.is_some() { "1" } else { "0" }.to_string())];
+    let out = backend
+        .exec(
+            &id,
+            &crate::container::ExecRequest {
+                cmd: &cmd,
+                env: &env,
+                stdin: None,
+            },
+        )
+        .await?;
+    if out.exit_code != 0 {
+        bail!(
+            "replacing the volume's data failed (exit code {}): {}",
+            out.exit_code,
+            escape(out.output.trim())
+        );
+    }
+    Ok(())
 }

@@ -215,10 +215,12 @@ impl Engine for Postgres {
         })
     }
 
-    /// Over the container's unix socket (trusted locally by the image's `pg_hba.conf`): a
-    /// helper superuser renames the template's bootstrap role to the wanted user (the
-    /// bootstrap role cannot be dropped, and a session cannot rename its own role), sets
-    /// its password, renames or drops the template database, and is dropped last.
+    /// One psql session over the container's unix socket (trusted locally by the image's
+    /// `pg_hba.conf`), so one `docker exec`: each exec costs a round trip and a psql start.
+    /// The template's bootstrap role cannot be dropped, and the session user cannot be
+    /// renamed, so a helper superuser (made and dropped in the same transaction) becomes
+    /// the session user through `SET SESSION AUTHORIZATION` while the bootstrap role is
+    /// renamed to the wanted user; then the template database is renamed or dropped.
     fn apply_credentials(template: Credentials, wanted: Credentials) -> Result<Vec<ExecStep>, PluginError> {
         check_name("user", &wanted.user)?;
         check_name("database", &wanted.database)?;
@@ -231,19 +233,32 @@ impl Engine for Postgres {
             APPLY_HELPER
         };
         let (tu, td, wu, wd) = (&template.user, &template.database, &wanted.user, &wanted.database);
-        let mut second = String::new();
+        let mut sql = String::new();
         if tu != wu {
-            second.push_str(&format!("ALTER ROLE {} RENAME TO {};\n", ident(tu), ident(wu)));
+            sql.push_str(&format!(
+                "BEGIN;\nCREATE ROLE {h} SUPERUSER;\nSET SESSION AUTHORIZATION {h};\n\
+                 ALTER ROLE {} RENAME TO {};\n",
+                ident(tu),
+                ident(wu),
+                h = ident(helper)
+            ));
         }
-        second.push_str(&format!(
+        sql.push_str(&format!(
             "ALTER ROLE {} PASSWORD {};\n",
             ident(wu),
             literal(&wanted.password)
         ));
+        if tu != wu {
+            sql.push_str(&format!(
+                "RESET SESSION AUTHORIZATION;\nDROP ROLE {};\nCOMMIT;\n",
+                ident(helper)
+            ));
+        }
         if td != wd {
             // Rename the template database when the wanted one does not exist yet
-            // (`postgres` always does), else drop it; `\gexec` runs the chosen statement.
-            second.push_str(&format!(
+            // (`postgres` always does), else drop it; `\gexec` runs the chosen statement
+            // (outside a transaction: DROP DATABASE cannot run in one).
+            sql.push_str(&format!(
                 "SELECT CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \
                  THEN format('DROP DATABASE %I', {tdl}) \
                  ELSE format('ALTER DATABASE %I RENAME TO %I', {tdl}, {wdl}) END \\gexec\n",
@@ -251,19 +266,11 @@ impl Engine for Postgres {
                 wdl = literal(wd)
             ));
         }
-        Ok(vec![
-            psql_step(
-                "add a helper superuser",
-                tu,
-                format!("CREATE ROLE {} SUPERUSER LOGIN;\n", ident(helper)),
-            ),
-            psql_step("set the instance's user, password and database", helper, second),
-            psql_step(
-                "drop the helper superuser",
-                wu,
-                format!("DROP ROLE {};\n", ident(helper)),
-            ),
-        ])
+        Ok(vec![psql_step(
+            "set the instance's user, password and database",
+            tu,
+            sql,
+        )])
     }
 
     fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
@@ -633,16 +640,23 @@ mod tests {
             creds(hostile, hostile, hostile),
         )
         .unwrap();
-        assert_eq!(steps.len(), 3);
+        // One exec: one psql session as the template's user.
+        assert_eq!(steps.len(), 1);
         assert!(steps[0].command.contains(&"--username=dbarena_tpl".to_string()));
-        assert!(steps[1].command.contains(&"--username=dbarena_apply".to_string()));
-        assert!(steps[2].command.contains(&format!("--username={hostile}")));
-        let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
+        let sql = String::from_utf8(steps[0].stdin.clone().unwrap()).unwrap();
+        assert!(
+            sql.contains("CREATE ROLE \"dbarena_apply\" SUPERUSER;\nSET SESSION AUTHORIZATION \"dbarena_apply\";"),
+            "{sql}"
+        );
         assert!(
             sql.contains(r#"ALTER ROLE "dbarena_tpl" RENAME TO "a'b""c;--";"#),
             "{sql}"
         );
         assert!(sql.contains(r#"ALTER ROLE "a'b""c;--" PASSWORD 'a''b"c;--';"#), "{sql}");
+        assert!(
+            sql.contains("RESET SESSION AUTHORIZATION;\nDROP ROLE \"dbarena_apply\";\nCOMMIT;"),
+            "{sql}"
+        );
         assert!(sql.contains(r#"datname = 'a''b"c;--'"#), "{sql}");
         assert!(!sql.contains("tplpw"), "{sql}");
         // Pure: the same input gives the same steps.
@@ -651,16 +665,17 @@ mod tests {
             creds(hostile, hostile, hostile),
         )
         .unwrap();
-        assert_eq!(steps[1].stdin, again[1].stdin);
+        assert_eq!(steps, again);
     }
 
     #[test]
     fn apply_credentials_keeps_what_is_unchanged_and_avoids_the_helper_name() {
         let steps = Postgres::apply_credentials(creds("t", "x", "postgres"), creds("t", "new", "postgres")).unwrap();
-        let sql = String::from_utf8(steps[1].stdin.clone().unwrap()).unwrap();
+        let sql = String::from_utf8(steps[0].stdin.clone().unwrap()).unwrap();
         assert_eq!(sql, "ALTER ROLE \"t\" PASSWORD 'new';\n");
         let steps = Postgres::apply_credentials(creds("t", "x", "t"), creds("dbarena_apply", "p", "d")).unwrap();
-        assert!(steps[1].command.contains(&"--username=dbarena_apply_2".to_string()));
+        let sql = String::from_utf8(steps[0].stdin.clone().unwrap()).unwrap();
+        assert!(sql.contains("CREATE ROLE \"dbarena_apply_2\" SUPERUSER;"), "{sql}");
         assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "", "d")).is_err());
         assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "p", "")).is_err());
     }

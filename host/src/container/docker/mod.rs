@@ -268,6 +268,15 @@ impl ContainerBackend for DockerBackend {
         listener.local_addr().ok().map(|a| a.port())
     }
 
+    fn host_port_taken(&self, host_ip: &str, port: u16) -> Option<bool> {
+        if !matches!(self.endpoint, Some(EngineEndpoint::Unix(_))) {
+            return None;
+        }
+        // Binding fails on a port a listener holds (docker-proxy listens on every published
+        // port); the probe socket is closed at once.
+        Some(std::net::TcpListener::bind((host_ip, port)).is_err())
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match retry(|| self.docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
