@@ -325,6 +325,35 @@ fn init_scripts_run_before_ready_and_a_failing_one_fails_the_create_leaving_noth
         ]);
         let count = arena.ok(&["query", &name, "select count(*) as n from t"]);
         assert!(count.contains('2'), "{engine}: {count}");
+        // `reset` returns to the state right after create: after the init scripts.
+        arena.ok(&["query", &name, "insert into t values (3), (4), (5)"]);
+        arena.ok(&["reset", &name]);
+        let count = arena.ok(&["query", &name, "select count(*) as n from t"]);
+        assert!(
+            count.contains('2') && !count.contains('5'),
+            "{engine} after reset: {count}"
+        );
+        // That snapshot goes with the instance.
+        let snapshots = || {
+            common::run(
+                "docker",
+                &[
+                    "images",
+                    "-q",
+                    "--filter",
+                    &format!("label=io.dbarena.snapshot.of={name}"),
+                ],
+            )
+        };
+        assert!(
+            !snapshots().is_empty(),
+            "{engine}: no snapshot of the initialised state"
+        );
+        arena.ok(&["destroy", &name]);
+        assert!(
+            snapshots().is_empty(),
+            "{engine}: its 'created' snapshot was left behind"
+        );
 
         let name = arena.name(&format!("initbad{engine}"));
         let err = arena.fails(&[

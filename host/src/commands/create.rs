@@ -136,6 +136,19 @@ pub(crate) async fn create_groups<B: ContainerBackend>(
                     &|msg| bar.set_message(escape(&msg).into_owned()),
                 )
                 .await;
+                // The state after the init scripts, for `reset` (a failure costs only that).
+                if let Ok(done) = &result
+                    && !r.init.is_empty()
+                {
+                    let report = |msg: String| bar.set_message(escape(&msg).into_owned());
+                    match snapshot::take(&ctx.backend, r, &done.info, snapshot::CREATED_TAG, &cancel, &report).await {
+                        Ok(id) => journal.made_image(&id),
+                        Err(e) => output::warn(format_args!(
+                            "{}: no snapshot of its initialised state ({e:#}): `reset` will initialise it without the init scripts",
+                            r.record.name
+                        )),
+                    }
+                }
                 match &result {
                     Ok(_) => bar.finish_with_message(format!("ready in {:.1} s", started.elapsed().as_secs_f64())),
                     Err(_) => bar.abandon_with_message("failed"),

@@ -196,6 +196,7 @@ pub(crate) async fn remove<B: ContainerBackend>(
         let entry = report.get_mut(m.record.name.as_str());
         match ctx.backend.remove_container(&m.info.id).await {
             Ok(()) => {
+                crate::template::snapshot::forget_created(&ctx.backend, &m.record.name).await;
                 done.push(format!("destroyed {}", m.record.name));
                 if let Some(entry) = entry {
                     entry.result = "destroyed";

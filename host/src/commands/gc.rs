@@ -37,7 +37,10 @@ async fn remove<B: ContainerBackend>(backend: &B, m: &Managed) -> bool {
             .await;
     }
     match backend.remove_container(&m.info.id).await {
-        Ok(()) => true,
+        Ok(()) => {
+            crate::template::snapshot::forget_created(backend, &m.record.name).await;
+            true
+        }
         Err(e) => {
             crate::output::warn(format_args!(
                 "{}: could not remove the expired instance: {e}",

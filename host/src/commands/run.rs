@@ -74,7 +74,10 @@ async fn run_child(
 async fn remove_all<B: ContainerBackend>(ctx: &Context<B>, instances: &[Instance]) {
     for i in instances {
         match ctx.backend.remove_container(&i.container_id).await {
-            Ok(()) => eprintln!("destroyed {}", i.name),
+            Ok(()) => {
+                crate::template::snapshot::forget_created(&ctx.backend, &i.name).await;
+                eprintln!("destroyed {}", i.name)
+            }
             Err(e) => output::warn(format_args!("{}: could not remove: {e}", i.name)),
         }
         if i.persistent {

@@ -15,8 +15,17 @@ const ENGINE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 enum Entry {
-    Container { name: String, id: Option<String> },
-    Volume { name: String },
+    Container {
+        name: String,
+        id: Option<String>,
+    },
+    Volume {
+        name: String,
+    },
+    /// An image this create made (the snapshot of an instance's state right after create).
+    Image {
+        id: String,
+    },
 }
 
 /// Shared by the steps of one create; cloning shares the same journal.
@@ -80,6 +89,11 @@ impl Journal {
         self.entries.lock().unwrap().push(Entry::Volume { name: name.into() });
     }
 
+    /// Image `id` was made (images are made by id, never under a name someone else has).
+    pub fn made_image(&self, id: &str) {
+        self.entries.lock().unwrap().push(Entry::Image { id: id.into() });
+    }
+
     /// Keeps everything made so far: it now belongs to the user.
     pub fn keep(&self) {
         self.entries.lock().unwrap().clear();
@@ -89,7 +103,7 @@ impl Journal {
     pub async fn undo<B: ContainerBackend>(&self, backend: &B) -> Vec<String> {
         let entries: Vec<Entry> = std::mem::take(&mut *self.entries.lock().unwrap());
         let mut left = Vec::new();
-        // Containers before volumes: a volume in use cannot be removed.
+        // Containers before volumes and images: neither can be removed while in use.
         let (containers, volumes): (Vec<_>, Vec<_>) = entries
             .into_iter()
             .rev()
@@ -101,6 +115,7 @@ impl Journal {
                     Entry::Container { id: Some(id), .. } => ignore_missing(backend.remove_container(id).await),
                     Entry::Container { name, id: None } => self.remove_own_container(backend, name).await,
                     Entry::Volume { name } => self.remove_own_volume(backend, name).await,
+                    Entry::Image { id } => ignore_missing(backend.remove_image(id).await),
                 };
                 // An engine that went away (restarting, killed) may come back: wait for it,
                 // boundedly, rather than leave what this create made.
@@ -115,6 +130,7 @@ impl Journal {
                 let what = match &entry {
                     Entry::Container { name, .. } => format!("container {name}"),
                     Entry::Volume { name } => format!("volume {name}"),
+                    Entry::Image { id } => format!("image {id}"),
                 };
                 output::warn(format_args!("could not remove {what}: {e}"));
                 left.push(what);

@@ -17,6 +17,11 @@ pub const REPLACE_VOLUME_FLAG: &str = "--replace-volume";
 /// The tag `snapshot` uses without `--tag`, and `reset` looks for only when given it.
 pub const DEFAULT_TAG: &str = "latest";
 
+/// The snapshot of an instance created with `--init`, taken right after its create: what
+/// `reset` without a tag returns to (initialising again from scratch would not run the
+/// scripts, which stay on the user's machine). Removed with the instance.
+pub const CREATED_TAG: &str = "created";
+
 /// Checks a `--tag`: letters, digits, `.`, `_` and `-`, at most 64.
 pub fn validate_tag(tag: &str) -> anyhow::Result<()> {
     let ok = !tag.is_empty()
@@ -58,6 +63,18 @@ pub async fn find<B: ContainerBackend>(backend: &B, name: &str, tag: &str) -> an
     Ok(images
         .into_iter()
         .find(|i| i.labels.get(key::SNAPSHOT_TAG).map(String::as_str) == Some(tag)))
+}
+
+/// Removes the `--init` instance `name`'s snapshot of its state right after create (when
+/// the instance itself is removed); the user's own snapshots stay.
+pub async fn forget_created<B: ContainerBackend>(backend: &B, name: &str) {
+    if let Ok(Some(image)) = find(backend, name, CREATED_TAG).await
+        && let Err(e) = backend.remove_image(&image.id).await
+    {
+        crate::output::warn(format_args!(
+            "{name}: could not remove its snapshot '{CREATED_TAG}': {e}"
+        ));
+    }
 }
 
 /// Captures the data of the instance `info` (resolved as `r`) as snapshot `tag`, replacing
@@ -145,7 +162,8 @@ pub async fn reset_source<B: ContainerBackend>(
             .context("the snapshot's labels are incomplete");
     }
     let Some(origin) = info.labels.get(key::ORIGIN) else {
-        return Ok(None);
+        let created = find(backend, &record.name, CREATED_TAG).await?;
+        return Ok(created.as_ref().and_then(Source::of));
     };
     let images = backend.list_labelled_images(&[key::USER.to_string()]).await?;
     match images.iter().find(|i| &i.id == origin).and_then(Source::of) {
