@@ -203,9 +203,10 @@ pub async fn reset<B: ContainerBackend>(
     let port = info.ports.first().map(|p| p.host_port);
     let aside = format!("{}-reset-{:08x}", r.record.name, rand::random::<u32>());
     progress("stopping".into());
-    // At once: its data is being replaced (an ephemeral server recovers from the kill,
-    // should it have to come back).
-    backend.stop_container(&info.id, Duration::ZERO).await?;
+    // Cleanly, not killed: should the reset fail or be interrupted, this server comes back
+    // with its data, and a fast-mode server (synchronous_commit=off) that is killed loses
+    // the commits of its last moments.
+    backend.stop_container(&info.id, Duration::from_secs(10)).await?;
     backend.rename_container(&info.id, &aside).await?;
     let mut record = r.record.clone();
     // Keep the port the instance has, whoever chose it.
