@@ -241,7 +241,7 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
          pool_mode = {pool_mode}\n\
          max_client_conn = 2000\n\
          default_pool_size = 20\n\
-         server_idle_timeout = 10\n\
+         server_idle_timeout = 2\n\
          ignore_startup_parameters = extra_float_digits,options,search_path\n\
          server_reset_query = DISCARD ALL\n",
         host = req.server_host,
