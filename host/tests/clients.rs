@@ -160,13 +160,25 @@ fn query_exec_env_and_shell_on_postgres_mariadb_and_redis() {
             String::from_utf8_lossy(&text).into_owned()
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // A terminal answers a cursor-position query (ESC [6n); redis-cli's line editor
+        // asks when the TTY has no size yet (Docker 20.10 sizes an exec's TTY only after it
+        // started) and waits for the answer. `script` does not answer: the test does.
+        let mut answered = 0;
+        let mut last = String::new();
         loop {
             match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
                 Ok(seen) if seen.contains(prompt) => break,
-                Ok(_) => {}
+                Ok(seen) => {
+                    last = seen.clone();
+                    let asked = seen.matches("\x1b[6n").count();
+                    while answered < asked {
+                        std::io::Write::write_all(&mut stdin, b"\x1b[1;80R").unwrap();
+                        answered += 1;
+                    }
+                }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("{n}: no prompt {prompt:?} within 30 s");
+                    panic!("{n}: no prompt {prompt:?} within 30 s; the terminal showed {last:?}");
                 }
             }
         }
