@@ -187,10 +187,21 @@ fn twenty_postgres_tenants_in_parallel_through_pgbouncer_isolated_and_dropped_on
         r["user"].as_str().unwrap()
     );
 
+    // `inspect` and `url` of a tenant: its own connection.
+    let r_name = r["name"].as_str().unwrap();
+    let inspected = arena.json(&["inspect", r_name, "--json"]);
+    assert_eq!(inspected["url"], r["url"]);
+    assert_eq!(inspected["direct_url"], r["direct_url"]);
+    let text = arena.ok(&["inspect", r_name]);
+    assert!(
+        text.contains("direct_url") && text.contains(&format!("tenant on {server}")),
+        "{text}"
+    );
+    assert_eq!(arena.ok(&["url", r_name]).trim(), r["url"].as_str().unwrap());
+
     // A tenant snapshot is a copy of its database beside it on the server (CREATE DATABASE
     // … TEMPLATE); `reset --tag` brings it back, a missing tag changes nothing, and
     // destroying the tenant drops its snapshots too.
-    let r_name = r["name"].as_str().unwrap();
     psql(r_url, "CREATE TABLE rows (x int); INSERT INTO rows VALUES (1)");
     arena.ok(&["snapshot", r_name, "--tag", "v1"]);
     psql(r_url, "INSERT INTO rows SELECT generate_series(2, 10000)");

@@ -262,10 +262,44 @@ fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
     );
 }
 
+/// `inspect TENANT`: its connection (pooled and direct), server and limits.
+fn inspect_tenant(t: &crate::tenant::ops::TenantView, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(t)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let optional = |v: &Option<String>| escape(v.as_deref().unwrap_or("-")).into_owned();
+    let rows = [
+        ("name", t.name.clone()),
+        ("kind", format!("tenant on {}", t.server)),
+        ("engine", format!("{} {}", t.engine, t.version)),
+        ("status", t.status.clone()),
+        ("url", optional(&t.url)),
+        ("direct_url", optional(&t.direct_url)),
+        ("user", escape(&t.user).into_owned()),
+        ("password", escape(&t.password).into_owned()),
+        ("database", escape(&t.database).into_owned()),
+        (
+            "max_connections",
+            t.max_connections.map_or("-".into(), |n| n.to_string()),
+        ),
+        ("created", t.created_at.clone()),
+    ];
+    let mut out = table(["", ""]);
+    for (k, v) in rows {
+        out.add_row([k.to_string(), v]);
+    }
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let i = match ctx.managed(&args.name).await {
         Ok(m) => ctx.instance(&m).await,
         Err(e) => {
+            if let Some(t) = crate::tenant::ops::find_view(ctx, &args.name).await? {
+                return inspect_tenant(&t, args.json);
+            }
             let all = ctx.all_managed().await?;
             let orphan = ctx
                 .orphans(&all)
