@@ -246,6 +246,14 @@ impl Drop for Cleanup {
         let take = |list: &mut Mutex<Vec<String>>| std::mem::take(list.get_mut().unwrap_or_else(|e| e.into_inner()));
         for c in take(&mut self.containers) {
             let _ = docker(&["rm", "-fv", &c]);
+            // Snapshots of the instance (e.g. the `created` one of an `--init` create),
+            // which `dbarena destroy` removes but a plain `docker rm` does not.
+            let label = format!("label=io.dbarena.snapshot.of={c}");
+            if let Ok(ids) = docker_ok(&["images", "-q", "--filter", &label]) {
+                for id in ids.split_whitespace() {
+                    let _ = docker(&["rmi", "-f", id]);
+                }
+            }
         }
         for v in take(&mut self.volumes) {
             let _ = docker(&["volume", "rm", "-f", &v]);
