@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
-# Fills host/bundle/ with what the packaged `dbarena` crate embeds instead of the
-# workspace it cannot carry (see host/build.rs): the built-in plugin components, built
-# here for wasm32-wasip2, and the text files `plugin new` and the registry index embed.
-# Run before `cargo package -p dbarena` / `cargo publish -p dbarena`; host/bundle/ is
-# git-ignored (generated), and listed in the crate's `include`.
+# The built-in plugin components that the packaged `dbarena` crate embeds instead of the
+# plugin workspace it cannot carry (see host/build.rs): host/bundle/components/, committed,
+# so `cargo package -p dbarena` finds a clean tree and installing the published crate needs
+# neither the wasm target nor a plugin build. (The text files it embeds are symbolic links
+# under host/bundle/: cargo packages a link's target.)
 #
-# DBARENA_PLUGIN_TARGET_DIR: where to build the plugins (default target/plugins), so CI
-# reuses the components the host build already made.
+#   bash .ci/bundle.sh          copy the components of this checkout's build into the bundle;
+#                               commit them with the plugin change
+#   bash .ci/bundle.sh --check  fail when the committed components differ from this
+#                               checkout's build (CI: the package carries today's plugins)
+#
+# The components come from the host's own build (build.rs builds them reproducibly: pinned
+# toolchain, Cargo.lock, machine paths remapped), into $DBARENA_PLUGIN_TARGET_DIR (default
+# target/plugins): when the host was built with the same directory nothing is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-builtins=(postgres mysql sqlserver redis mongodb)
-target=${DBARENA_PLUGIN_TARGET_DIR:-target/plugins}
-packages=()
-for b in "${builtins[@]}"; do packages+=(-p "dbarena-plugin-$b"); done
-env -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_BUILD_TARGET \
-  cargo build -q --target wasm32-wasip2 --profile plugin --target-dir "$target" "${packages[@]}"
+check=false
+case "${1:-}" in
+  --check) check=true ;;
+  "") ;;
+  *) echo "usage: bash .ci/bundle.sh [--check]" >&2; exit 2 ;;
+esac
 
-rm -rf host/bundle
-mkdir -p host/bundle/components
-for b in "${builtins[@]}"; do
-  cp "$target/wasm32-wasip2/plugin/dbarena_plugin_$b.wasm" host/bundle/components/
-done
-# The same paths as in the workspace (build.rs's ASSETS reads them from either root).
-cp --parents plugins/templates/*.tmpl wit/v0.3.0/engine.wit registry.toml host/bundle/
-find plugins/sdk/src -type f -exec cp --parents {} host/bundle/ \;
-echo "bundle: $(find host/bundle -type f | wc -l) files in host/bundle"
+builtins=(postgres mysql sqlserver redis mongodb)
+target=$(realpath -m "${DBARENA_PLUGIN_TARGET_DIR:-target/plugins}")
+DBARENA_PLUGIN_TARGET_DIR=$target cargo build -q --release --locked -p dbarena
+built=$target/wasm32-wasip2/plugin
+dest=host/bundle/components
+if $check; then
+  stale=()
+  for b in "${builtins[@]}"; do
+    f=dbarena_plugin_$b.wasm
+    cmp -s "$built/$f" "$dest/$f" || stale+=("$f")
+  done
+  if [ ${#stale[@]} -gt 0 ]; then
+    echo "bundle: $dest differs from the plugin sources (${stale[*]}): run 'bash .ci/bundle.sh' and commit it" >&2
+    exit 1
+  fi
+  echo "bundle: $dest matches the plugin sources"
+else
+  mkdir -p "$dest"
+  for b in "${builtins[@]}"; do cp "$built/dbarena_plugin_$b.wasm" "$dest/"; done
+  echo "bundle: $(ls "$dest" | wc -l) components in $dest ($(du -sh "$dest" | cut -f1))"
+fi

@@ -1,14 +1,17 @@
 //! Embeds the built-in engine plugins and the files `plugin new` vendors, writing only
 //! inside `OUT_DIR`.
 //!
-//! Two sources, so both a checkout and the packaged crate build:
+//! Two sources of the plugin components, so both a checkout and the packaged crate build:
 //! - In the workspace (a clone, `cargo install --path host`, `cargo install --git`): the
 //!   plugins are built for `wasm32-wasip2` from `plugins/*` with a nested cargo, into
 //!   `$DBARENA_PLUGIN_TARGET_DIR` if set (CI and tests share one) else `OUT_DIR`.
 //! - In the packaged crate (`cargo package`, crates.io), which cannot carry the plugin
-//!   workspace (cargo drops every directory that holds a `Cargo.toml`): the components and
-//!   files that `.ci/bundle.sh` put in `host/bundle/` are used as they are, so installing
-//!   needs neither the wasm target nor a plugin build.
+//!   workspace (cargo drops every directory that holds a `Cargo.toml`): the committed
+//!   components in `host/bundle/components` (`.ci/bundle.sh` builds them; CI checks they
+//!   match the sources), so installing needs neither the wasm target nor a plugin build.
+//!
+//! The text files come from `host/bundle/` in both: symbolic links into the workspace,
+//! which cargo packages as the files they point to.
 //!
 //! The test-only plugins (`tests/plugins/*`) are built by the tests on demand.
 
@@ -18,7 +21,7 @@ use std::process::Command;
 /// Built-in engines, embedded in the binary.
 const BUILTINS: &[&str] = &["postgres", "mysql", "sqlserver", "redis", "mongodb"];
 
-/// Text files the binary embeds, by path in the workspace (mirrored under `host/bundle/`).
+/// Text files the binary embeds, by path in the workspace (linked under `host/bundle/`).
 const ASSETS: &[&str] = &[
     "plugins/templates/Cargo.toml.tmpl",
     "plugins/templates/lib.rs.tmpl",
@@ -44,14 +47,10 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let workspace = root.join("plugins/sdk/Cargo.toml").is_file() && root.join("wit").is_dir();
-    let source = if workspace {
-        root.clone()
-    } else {
-        manifest_dir.join("bundle")
-    };
+    let bundle = manifest_dir.join("bundle");
 
     for asset in ASSETS {
-        let from = source.join(asset);
+        let from = bundle.join(asset);
         println!("cargo:rerun-if-changed={}", from.display());
         let to = out_dir.join("assets").join(asset);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -73,11 +72,11 @@ fn main() {
         println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
         target_dir.join("wasm32-wasip2").join("plugin")
     } else {
-        let bundle = manifest_dir.join("bundle/components");
-        println!("cargo:rerun-if-changed={}", bundle.display());
+        let components = bundle.join("components");
+        println!("cargo:rerun-if-changed={}", components.display());
         let target_dir = out_dir.join("plugin-target");
         println!("cargo:rustc-env=DBARENA_PLUGIN_TARGET_DIR={}", target_dir.display());
-        bundle
+        components
     };
 
     let mut embedded = String::from(
@@ -94,7 +93,7 @@ fn main() {
                 if workspace {
                     ""
                 } else {
-                    " (run .ci/bundle.sh before `cargo package`)"
+                    " (the crate was packaged without host/bundle/components)"
                 }
             )
         });
@@ -108,12 +107,14 @@ fn main() {
     println!("cargo:rustc-env=DBARENA_BUILT_PLUGIN_DIR={}", components.display());
 }
 
-/// Builds the built-in plugins with a nested cargo into `target_dir`.
+/// Builds the built-in plugins with a nested cargo into `target_dir`, reproducibly: the
+/// machine-specific paths that reach the components (cargo's home, this checkout) are
+/// remapped, so `.ci/bundle.sh --check` can compare a build with the committed bundle.
 fn build_plugins(root: &Path, target_dir: &Path) {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(root)
-        .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"])
+        .args(["build", "--locked", "--target", "wasm32-wasip2", "--profile", "plugin"])
         .arg("--target-dir")
         .arg(target_dir);
     for name in BUILTINS {
@@ -130,6 +131,16 @@ fn build_plugins(root: &Path, target_dir: &Path) {
     ] {
         cargo.env_remove(var);
     }
+    let mut remaps = vec![(root.to_path_buf(), "/dbarena")];
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    remaps.extend(cargo_home.map(|home| (home, "/cargo")));
+    let flags: Vec<String> = remaps
+        .iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect();
+    cargo.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"));
     let status = cargo
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo for plugins: {e}"));
