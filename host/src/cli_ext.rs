@@ -72,7 +72,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "exec",
-        "Examples:\n  dbarena exec app -- ls /var/lib/postgresql/data\n  dbarena exec -it app -- bash\n\n\
+        "Examples:\n  dbarena exec app -- sh -c 'ls \"$PGDATA\"'\n  dbarena exec -it app -- bash\n\n\
          Exit status: the command's own (as `docker exec`).",
     ),
     (

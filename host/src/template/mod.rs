@@ -43,7 +43,7 @@ pub mod key {
     pub const ORIGIN: &str = "io.dbarena.origin";
 }
 
-/// The user and database a template is made with; no instance is created with them.
+/// The user and database of a template when the engine's defaults are refused.
 pub const TEMPLATE_USER: &str = "dbarena_tpl";
 /// How long stopping a server for a capture may take.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,10 +118,11 @@ pub async fn all_templates<B: ContainerBackend>(backend: &B) -> anyhow::Result<V
     Ok(backend.list_labelled_images(&[key::TEMPLATE.to_string()]).await?)
 }
 
-/// The options of `r` with template credentials: a fixed user and database where the
-/// engine accepts them, and a fresh random password. Tried by the caller in order.
+/// The user and database a template is made with, tried in order, always with a fresh
+/// random password: the engine's defaults first, so a create with the defaults (the common
+/// case) only changes the password, then a fixed user and database.
 pub fn template_credentials_choices() -> [(Option<String>, Option<String>); 2] {
-    [(Some(TEMPLATE_USER.into()), Some(TEMPLATE_USER.into())), (None, None)]
+    [(None, None), (Some(TEMPLATE_USER.into()), Some(TEMPLATE_USER.into()))]
 }
 
 /// Labels of an image of data that accepts `credentials`.

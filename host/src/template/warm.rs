@@ -137,14 +137,15 @@ async fn discard<B: ContainerBackend>(backend: &B, source: &Source) {
     }
 }
 
-/// `r` as the template is made: the same request with credentials no instance uses.
+/// `r` as the template is made: the same request with template credentials (a password no
+/// instance uses).
 fn twin<'a>(resolver: &Resolver<'a>, request: &Request, r: &ResolvedInstance<'a>) -> Option<ResolvedInstance<'a>> {
     let token: u32 = rand::random();
     let name = format!("dbarena-template-{token:08x}");
     for (user, database) in template_credentials_choices() {
         let mut req = request.clone();
-        req.instance.user = user.or_else(|| request.instance.user.clone());
-        req.instance.database = database.or_else(|| request.instance.database.clone());
+        req.instance.user = user;
+        req.instance.database = database;
         req.instance.password = None;
         req.port = None;
         req.publish_all_interfaces = false;

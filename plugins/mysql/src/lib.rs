@@ -23,6 +23,8 @@ pub struct Mysql;
 
 const PORT: u16 = 3306;
 const DATA: &str = "/var/lib/mysql";
+/// The server's socket in the official images (and the test image).
+const SOCKET: &str = "/run/mysqld/mysqld.sock";
 /// MySQL user names are at most 32 characters.
 const MAX_USER_CHARS: usize = 32;
 /// Schema names are at most 64 characters.
@@ -246,10 +248,16 @@ impl Engine for Mysql {
         sql.push_str("FLUSH PRIVILEGES;\n");
         Ok(vec![ExecStep {
             description: "set the instance's user, password and database".into(),
+            // Started right after the container: the server's socket is waited for inside
+            // it (every 20 ms, at most 10 s), each exec that finds no server yet costs a
+            // Docker round trip (the host retries a failing step).
             command: [
                 "sh",
                 "-c",
-                r#"if command -v mariadb >/dev/null; then exec mariadb "$@"; else exec mysql "$@"; fi"#,
+                &format!(
+                    "i=0; until [ -S {SOCKET} ] || [ \"$i\" -ge 500 ]; do i=$((i + 1)); sleep 0.02; done; \
+                     if command -v mariadb >/dev/null; then exec mariadb \"$@\"; else exec mysql \"$@\"; fi"
+                ),
                 "sh",
                 "--protocol=socket",
                 "--user=root",
@@ -568,12 +576,14 @@ mod tests {
         );
         let durable = Mysql::container_spec(Options {
             mode: Mode::Durable,
+            persistent: true,
             ..opts()
         })
         .unwrap();
         assert_eq!(durable.cmd, ["mysqld"]);
         let limited = Mysql::container_spec(Options {
             mode: Mode::Durable,
+            persistent: true,
             memory_limit_bytes: Some(1 << 30),
             ..opts()
         })

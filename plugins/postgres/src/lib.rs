@@ -26,6 +26,11 @@ const DATA_UP_TO_17: &str = "/var/lib/postgresql/data";
 /// From 18 the image keeps `PGDATA=/var/lib/postgresql/18/docker` below `VOLUME
 /// /var/lib/postgresql`, and refuses to start when `/var/lib/postgresql/data` is a mount point.
 const DATA_FROM_18: &str = "/var/lib/postgresql";
+/// `PGDATA` of an ephemeral instance: outside every `VOLUME` the image declares, so the data
+/// lives in the container's own layer. An instance started from a template or snapshot image
+/// then reads that image's data copy-on-write, where data under a `VOLUME` is first copied
+/// into the container's anonymous volume (about 0.35 s for a fresh cluster's 40 MB).
+const EPHEMERAL_DATA: &str = "/var/lib/dbarena/postgres";
 /// `NAMEDATALEN - 1`: longer role and database names are truncated by the server.
 const MAX_NAME_BYTES: usize = 63;
 /// Protocol 3.0, as sent in a StartupMessage.
@@ -42,6 +47,8 @@ const MANAGED_ENV: &[&str] = &[
     "PGDATA",
 ];
 
+/// The database every cluster has (`initdb` makes it); it stays when another is wanted.
+const MAINTENANCE_DB: &str = "postgres";
 /// The superuser that exists only while template credentials are replaced.
 const APPLY_HELPER: &str = "dbarena_apply";
 
@@ -74,6 +81,16 @@ fn psql_step(description: &str, user: &str, sql: String) -> ExecStep {
         env: Vec::new(),
         stdin: Some(sql.into_bytes()),
     }
+}
+
+/// Runs `command` once the server accepts connections, waiting for it inside the container
+/// (`pg_isready` every 20 ms, for at most 10 s): the host runs the credential step right
+/// after the container starts, and each exec that finds no server yet costs a Docker round
+/// trip. Without `pg_isready` it runs at once (the host retries a failing step).
+fn once_accepting(command: Vec<String>) -> Vec<String> {
+    const WAIT: &str = "command -v pg_isready >/dev/null && { i=0; \
+        until pg_isready -q || [ \"$i\" -ge 500 ]; do i=$((i + 1)); sleep 0.02; done; }; exec \"$@\"";
+    ["sh", "-c", WAIT, "sh"].map(String::from).into_iter().chain(command).collect()
 }
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {
@@ -172,8 +189,11 @@ impl Engine for Postgres {
             .set("POSTGRES_DB", database.clone())
             // `initdb --nosync` (every supported version) skips the fsync of the new cluster.
             .set_opt("POSTGRES_INITDB_ARGS", fast.then_some("--nosync"))
+            .set_opt("PGDATA", (!opts.persistent).then_some(EPHEMERAL_DATA))
             .extend(opts.extra.clone());
-        let data = if v.version.parse::<u32>().is_ok_and(|n| n >= 18) {
+        let data = if !opts.persistent {
+            EPHEMERAL_DATA
+        } else if v.version.parse::<u32>().is_ok_and(|n| n >= 18) {
             DATA_FROM_18
         } else {
             DATA_UP_TO_17
@@ -254,7 +274,16 @@ impl Engine for Postgres {
                 ident(helper)
             ));
         }
-        if td != wd {
+        if td != wd && td == MAINTENANCE_DB {
+            // A template made with the defaults keeps `postgres`, as a cold create does:
+            // the wanted database is made beside it (`\gexec`: outside a transaction).
+            sql.push_str(&format!(
+                "SELECT format('CREATE DATABASE %I OWNER %I', {wdl}, {wul}) \
+                 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {wdl}) \\gexec\n",
+                wdl = literal(wd),
+                wul = literal(wu)
+            ));
+        } else if td != wd {
             // Rename the template database when the wanted one does not exist yet
             // (`postgres` always does), else drop it; `\gexec` runs the chosen statement
             // (outside a transaction: DROP DATABASE cannot run in one).
@@ -266,11 +295,9 @@ impl Engine for Postgres {
                 wdl = literal(wd)
             ));
         }
-        Ok(vec![psql_step(
-            "set the instance's user, password and database",
-            tu,
-            sql,
-        )])
+        let mut step = psql_step("set the instance's user, password and database", tu, sql);
+        step.command = once_accepting(step.command);
+        Ok(vec![step])
     }
 
     fn handshake_start(ctx: HandshakeContext, _secrets: HandshakeSecrets) -> Vec<u8> {
@@ -626,7 +653,7 @@ mod tests {
     #[test]
     fn data_plan_is_the_data_directory_after_a_checkpoint() {
         let plan = Postgres::data_plan(opts()).unwrap();
-        assert_eq!(plan.paths, [DATA_UP_TO_17]);
+        assert_eq!(plan.paths, [EPHEMERAL_DATA]);
         assert_eq!(plan.quiesce.len(), 1);
         assert!(plan.quiesce[0].command.contains(&"--username=postgres".to_string()));
         assert_eq!(plan.quiesce[0].stdin.as_deref(), Some(&b"CHECKPOINT;\n"[..]));
@@ -678,6 +705,22 @@ mod tests {
         assert!(sql.contains("CREATE ROLE \"dbarena_apply_2\" SUPERUSER;"), "{sql}");
         assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "", "d")).is_err());
         assert!(Postgres::apply_credentials(creds("t", "x", "t"), creds("u", "p", "")).is_err());
+    }
+
+    #[test]
+    fn a_template_made_with_the_defaults_keeps_the_postgres_database() {
+        let steps =
+            Postgres::apply_credentials(creds("postgres", "x", "postgres"), creds("app", "p", "app's")).unwrap();
+        let sql = String::from_utf8(steps[0].stdin.clone().unwrap()).unwrap();
+        assert!(sql.contains("ALTER ROLE \"postgres\" RENAME TO \"app\";"), "{sql}");
+        assert!(
+            sql.contains(
+                "SELECT format('CREATE DATABASE %I OWNER %I', 'app''s', 'app') \
+                 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'app''s') \\gexec\n"
+            ),
+            "{sql}"
+        );
+        assert!(!sql.contains("DROP DATABASE") && !sql.contains("RENAME TO %I"), "{sql}");
     }
 
     /// Runs `bytes` through the plugin's `handshake_step` with the test nonce (bytes 0..32).
@@ -895,7 +938,7 @@ mod tests {
     }
 
     #[test]
-    fn data_path_moves_up_one_level_from_18() {
+    fn persistent_data_path_moves_up_one_level_from_18() {
         for (v, path) in [
             ("15", DATA_UP_TO_17),
             ("17", DATA_UP_TO_17),
@@ -903,12 +946,31 @@ mod tests {
         ] {
             let spec = Postgres::container_spec(Options {
                 version: v.into(),
+                persistent: true,
                 ..opts()
             })
             .unwrap();
             assert_eq!(spec.data_paths, [path], "version {v}");
+            assert_eq!(Env::new().extend(spec.env).get("PGDATA"), None, "version {v}");
         }
         assert_eq!(DATA_UP_TO_17, "/var/lib/postgresql/data");
+    }
+
+    #[test]
+    fn ephemeral_data_lives_outside_the_image_volumes() {
+        for v in ["15", "17", "18"] {
+            let spec = Postgres::container_spec(Options {
+                version: v.into(),
+                ..opts()
+            })
+            .unwrap();
+            assert_eq!(spec.data_paths, [EPHEMERAL_DATA], "version {v}");
+            assert_eq!(Env::new().extend(spec.env).get("PGDATA"), Some(EPHEMERAL_DATA));
+            // Neither the data directory nor a parent of it is a VOLUME of any version.
+            for volume in [DATA_UP_TO_17, DATA_FROM_18] {
+                assert!(!EPHEMERAL_DATA.starts_with(volume), "{volume}");
+            }
+        }
     }
 
     #[test]

@@ -250,6 +250,48 @@ impl DockerBackend {
             })
             .await
     }
+
+    /// Creates directory `dir` and its missing parents in container `id` (root's, 0755),
+    /// leaving existing ones untouched: the archive API unpacks only into an existing
+    /// directory, and a data path outside the image's tree (e.g. a relocated `PGDATA`)
+    /// has none yet in a staging container.
+    async fn make_dirs(&self, id: &str, dir: &str) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = dir.trim_end_matches('/');
+        while !at.is_empty() {
+            let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+                .path(at)
+                .build();
+            match self.docker.get_container_archive_info(id, Some(options)).await {
+                Ok(_) => break,
+                Err(e) if status_of(&e) == Some(404) => missing.push(at),
+                Err(e) => return Err(map_err(e, Subject::Container(id))),
+            }
+            at = at.rsplit_once('/').map_or("", |(parent, _)| parent);
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut builder = tar::Builder::new(Vec::new());
+        for path in missing.iter().rev() {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+            builder
+                .append_data(&mut header, format!("{}/", path.trim_start_matches('/')), std::io::empty())
+                .map_err(|e| BackendError::Other(format!("cannot pack directories for {id}: {e}")))?;
+        }
+        let archive = builder
+            .into_inner()
+            .map_err(|e| BackendError::Other(format!("cannot pack directories for {id}: {e}")))?;
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))
+    }
 }
 
 impl ContainerBackend for DockerBackend {
@@ -377,6 +419,7 @@ impl ContainerBackend for DockerBackend {
             Some(("", _)) | None => "/".to_string(),
             Some((parent, _)) => parent.to_string(),
         };
+        self.make_dirs(to, &parent).await?;
         let options = UploadToContainerOptionsBuilder::default().path(&parent).build();
         self.docker
             .upload_to_container(to, Some(options), bollard::body_try_stream(tar))
