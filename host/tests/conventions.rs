@@ -1,6 +1,7 @@
 //! Everyday conventions through the real binary: shell completions (static scripts and the
 //! dynamic call-back completing a real instance name), man pages, aliases, `config
-//! show|check`, `images tags` against the local registry, `images pull` without names and
+//! show|check`, `images tags` against the local registry (and, with `docker login`
+//! credentials, against a second one with htpasswd auth), `images pull` without names and
 //! the scope of `images prune`.
 
 mod common;
@@ -277,6 +278,182 @@ fn images_tags_lists_the_registry_and_marks_known_versions() {
             .fails(&["images", "tags", "postgres", "--filter", "[", "--json"])
             .contains("--filter")
     );
+}
+
+/// The registry with htpasswd auth this suite starts (and stops) itself.
+const AUTH_REGISTRY: &str = "127.0.0.1:5001";
+const AUTH_REPO: &str = "127.0.0.1:5001/dbarena-conventions/private";
+const AUTH_USER: &str = "dbarena";
+const AUTH_PASSWORD: &str = "conventions-s3cret";
+
+/// A `docker-registry` on [`AUTH_REGISTRY`] that wants [`AUTH_USER`]'s password (bcrypt
+/// htpasswd), its storage in a temporary directory; killed and removed when dropped.
+struct AuthRegistry {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl AuthRegistry {
+    fn start() -> Self {
+        let url = format!("http://{AUTH_REGISTRY}/v2/");
+        // The HTTP status of /v2/ ("000": nothing answers).
+        let status = || {
+            std::process::Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+                .output()
+                .map(|out| stdout(&out))
+                .unwrap_or_default()
+        };
+        assert_eq!(status(), "000", "{AUTH_REGISTRY} is already in use");
+        // htpasswd (apache2-utils) and docker-registry: installed by .ci/registry-up.sh.
+        let has_htpasswd = std::process::Command::new("htpasswd").arg("-h").output().is_ok();
+        if !has_htpasswd {
+            run("bash", &[repo_root().join(".ci/registry-up.sh").to_str().unwrap()]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = run("htpasswd", &["-Bbn", AUTH_USER, AUTH_PASSWORD]);
+        std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/storage\n\
+                 http:\n  addr: {AUTH_REGISTRY}\nauth:\n  htpasswd:\n    realm: dbarena-test\n    path: {root}/htpasswd\n",
+                root = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("run docker-registry (bash .ci/registry-up.sh installs it)");
+        let registry = Self { child, dir };
+        wait_until(
+            "the htpasswd registry answers 401",
+            std::time::Duration::from_secs(30),
+            || status() == "401",
+        );
+        registry
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn images_tags_uses_docker_login_credentials() {
+    if !docker_available("images_tags_uses_docker_login_credentials") {
+        return;
+    }
+    let registry = AuthRegistry::start();
+    // `docker login` and push with a Docker config of the test's own (~/.docker untouched).
+    let login = tempfile::tempdir().unwrap();
+    let login_dir = login.path().to_str().unwrap();
+    let out = std::process::Command::new("docker")
+        .args([
+            "--config",
+            login_dir,
+            "login",
+            AUTH_REGISTRY,
+            "-u",
+            AUTH_USER,
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(AUTH_PASSWORD.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker login: {}\n{}",
+        stderr(&out),
+        registry.log()
+    );
+    ensure_busybox_image().unwrap();
+    let image = format!("{AUTH_REPO}:16");
+    docker_ok(&["tag", "dbarena-test/busybox:1", &image]).unwrap();
+    let pushed = docker_ok(&["--config", login_dir, "push", &image]);
+    let _ = docker(&["rmi", &image]);
+    pushed.unwrap_or_else(|e| panic!("{e}\n{}", registry.log()));
+
+    let arena = Arena::new();
+    std::fs::write(
+        arena.config_path(),
+        format!("[engines.postgres]\nimage = \"{AUTH_REPO}\"\n"),
+    )
+    .unwrap();
+    // With the login's config: the tag, and the secret in no log line even at -vvv.
+    let out = run_with(
+        &arena,
+        &[("DOCKER_CONFIG", login_dir)],
+        &["-vvv", "images", "tags", "postgres", "--json"],
+    );
+    assert!(out.status.success(), "{}\n{}", stderr(&out), registry.log());
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["tag"], "16", "{rows}");
+    assert_eq!(rows[0]["known_version"], "16", "{rows}");
+    let encoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{AUTH_USER}:{AUTH_PASSWORD}"))
+    };
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains(AUTH_PASSWORD) && !all.contains(&encoded),
+        "the secret leaked: {all}"
+    );
+
+    // A Docker config without credentials for the registry: the docker login hint.
+    let other = tempfile::tempdir().unwrap();
+    let other_config = other.path().join("config.json");
+    std::fs::write(&other_config, r#"{"auths":{"127.0.0.1:5000":{}}}"#).unwrap();
+    let out = run_with(
+        &arena,
+        &[("DOCKER_CONFIG", other.path().to_str().unwrap())],
+        &["images", "tags", "postgres"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("run `docker login {AUTH_REGISTRY}`")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "dbarena read {} and found no credentials for {AUTH_REGISTRY}",
+            other_config.display()
+        )),
+        "{err}"
+    );
+    // A broken config: a warning naming it, then the same anonymous failure.
+    std::fs::write(&other_config, "{ not json").unwrap();
+    let out = run_with(
+        &arena,
+        &[("DOCKER_CONFIG", other.path().to_str().unwrap())],
+        &["images", "tags", "postgres"],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("warning: ") && err.contains(&format!("{} is not valid", other_config.display())),
+        "{err}"
+    );
+    assert!(err.contains(&format!("docker login {AUTH_REGISTRY}")), "{err}");
+    drop(registry);
 }
 
 #[test]

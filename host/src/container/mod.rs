@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod fake;
 pub mod image_ref;
 pub mod registry_api;
+pub mod registry_auth;
 
 pub use image_ref::{ImageRef, ImageRefError};
 
