@@ -136,6 +136,8 @@ fn build_plugins(root: &Path, target_dir: &Path) {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     remaps.extend(cargo_home.map(|home| (home, "/cargo")));
+    // Last: a target directory inside the checkout maps to the same name wherever it is.
+    remaps.push((target_dir.to_path_buf(), "/target"));
     let flags: Vec<String> = remaps
         .iter()
         .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))

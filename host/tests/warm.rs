@@ -96,11 +96,17 @@ fn postgres_second_create_is_warm_with_its_own_credentials_only() {
     ));
     let tpl_user = image_label(&template, "io.dbarena.data.user");
     let tpl_pw = image_label(&template, "io.dbarena.data.password");
-    assert_eq!(tpl_user, "dbarena_tpl");
+    // Made with the engine's defaults: a create with the defaults only changes the password.
+    assert_eq!(tpl_user, "postgres");
     assert!(!succeeds(
         "psql",
         &[&url_with(&second, &tpl_user, &tpl_pw, "postgres"), "-XtAc", "select 1"]
     ));
+    // As after a cold create, the maintenance database is still there beside the wanted one.
+    assert_eq!(
+        psql(url, "select count(*) from pg_database where datname = 'postgres'"),
+        "1"
+    );
     assert!(!succeeds(
         "psql",
         &[&url_with(&second, "app", &tpl_pw, "shop"), "-XtAc", "select 1"]
@@ -122,6 +128,17 @@ fn postgres_second_create_is_warm_with_its_own_credentials_only() {
             .any(|i| i["kind"] == "template" && i["image"] == template.as_str()),
         "{images}"
     );
+    // The default path (no flags): warm, its own generated password works, the template's
+    // and the first instance's are refused.
+    let plain = create(&arena, &["postgres"]);
+    assert_eq!(origin(&plain).as_deref(), Some(template.as_str()));
+    assert_eq!(psql(plain["url"].as_str().unwrap(), "select current_user"), "postgres");
+    for password in [tpl_pw.as_str(), first_pw] {
+        assert!(!succeeds(
+            "psql",
+            &[&url_with(&plain, "postgres", password, "postgres"), "-XtAc", "select 1"]
+        ));
+    }
     // --cold neither uses nor needs the template.
     let cold = create(&arena, &["postgres", "--cold"]);
     assert_eq!(origin(&cold), None);

@@ -90,7 +90,11 @@ fn psql_step(description: &str, user: &str, sql: String) -> ExecStep {
 fn once_accepting(command: Vec<String>) -> Vec<String> {
     const WAIT: &str = "command -v pg_isready >/dev/null && { i=0; \
         until pg_isready -q || [ \"$i\" -ge 500 ]; do i=$((i + 1)); sleep 0.02; done; }; exec \"$@\"";
-    ["sh", "-c", WAIT, "sh"].map(String::from).into_iter().chain(command).collect()
+    ["sh", "-c", WAIT, "sh"]
+        .map(String::from)
+        .into_iter()
+        .chain(command)
+        .collect()
 }
 
 fn version(v: &str, tag: &str, aliases: &[&str]) -> VersionInfo {

@@ -280,7 +280,11 @@ impl DockerBackend {
             header.set_size(0);
             header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
             builder
-                .append_data(&mut header, format!("{}/", path.trim_start_matches('/')), std::io::empty())
+                .append_data(
+                    &mut header,
+                    format!("{}/", path.trim_start_matches('/')),
+                    std::io::empty(),
+                )
                 .map_err(|e| BackendError::Other(format!("cannot pack directories for {id}: {e}")))?;
         }
         let archive = builder
