@@ -87,9 +87,24 @@ try_start() {
   return 1
 }
 
+# A daemon killed with SIGKILL (host/tests/faults.rs does) can leave containers running
+# under their shims that the next daemon no longer knows: their addresses and ports would
+# answer for its new containers. A restarted daemon (no live-restore) stops its old
+# containers anyway, so these go first.
+reap_orphans() {
+  local shims
+  shims=$(pgrep -f -- "containerd-shim.* -address $STATE/exec/" || true)
+  [ -n "$shims" ] || return 0
+  log "stopping containers the previous daemon left running (shims: $(echo $shims))"
+  for shim in $shims; do pkill -KILL -P "$shim" || true; done
+  sleep 0.5
+  for shim in $shims; do kill -KILL "$shim" 2>/dev/null || true; done
+}
+
 if remote info >/dev/null 2>&1; then
   log "remote dockerd already running"
 else
+  reap_orphans
   # A daemon that died leaves its pidfile behind, and dockerd refuses to start over it.
   if [ -f "$STATE/docker.pid" ] && ! kill -0 "$(cat "$STATE/docker.pid")" 2>/dev/null; then
     rm -f "$STATE/docker.pid"
