@@ -120,8 +120,11 @@ fn build_plugins(root: &Path, target_dir: &Path) {
     for name in BUILTINS {
         cargo.args(["-p", &format!("dbarena-plugin-{name}")]);
     }
-    // The outer build's flags target the host; the plugins must not inherit them.
+    // The outer build's flags target the host; the plugins must not inherit them, nor a
+    // wrapper (`cargo clippy` sets one: its components differ from a build's).
     for var in [
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_BUILD_TARGET",

@@ -646,6 +646,14 @@ impl ContainerBackend for FakeBackend {
         Ok(())
     }
 
+    async fn prepare_path(&self, id: &str, _path: &str) -> Result<()> {
+        // Files are kept by path: there are no directories to make.
+        let st = self.lock();
+        st.index(id)
+            .map(|_| ())
+            .ok_or_else(|| BackendError::NotFound(id.to_string()))
+    }
+
     async fn start_container(&self, id: &str) -> Result<()> {
         self.on_container(Op::StartContainer, id, |st, i| st.start(i))
     }

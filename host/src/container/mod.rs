@@ -238,6 +238,9 @@ pub trait ContainerBackend: Send + Sync {
     /// Streams directory `path` of container `from` (volumes included; stopped or running)
     /// into container `to` at the same path, through the archive API.
     async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()>;
+    /// Makes the missing directories that `copy_path` to `path` unpacks into in container
+    /// `id`, ahead of the copy (which otherwise makes them itself).
+    async fn prepare_path(&self, id: &str, path: &str) -> Result<()>;
     /// Freezes every process of a running container (`docker pause`), or thaws them.
     async fn set_paused(&self, id: &str, paused: bool) -> Result<()>;
     /// Renames a container (running or not).

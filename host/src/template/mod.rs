@@ -188,8 +188,8 @@ pub async fn make<B: ContainerBackend>(
 }
 
 /// Copies the data `paths` of container `from` (stopped, or quiesced) into a new image of
-/// `image` carrying `labels`; returns the image id. The staging container is recorded in
-/// `journal` and removed here.
+/// `image` carrying `labels`; returns the image id. The staging container is left in
+/// `journal` for the caller's `undo`, so a snapshot can thaw its instance first.
 pub async fn capture<B: ContainerBackend>(
     backend: &B,
     from: &str,
@@ -198,6 +198,18 @@ pub async fn capture<B: ContainerBackend>(
     labels: &BTreeMap<String, String>,
     journal: &Journal,
     cancel: &Cancel,
+) -> anyhow::Result<String> {
+    let staged = stage(backend, image, paths, journal).await?;
+    fill(backend, from, &staged, paths, labels, cancel).await
+}
+
+/// The never-started container of `image` that [`fill`] copies data `paths` into, with
+/// the directories they unpack into made; recorded in `journal`.
+pub async fn stage<B: ContainerBackend>(
+    backend: &B,
+    image: &str,
+    paths: &[String],
+    journal: &Journal,
 ) -> anyhow::Result<String> {
     let token: u64 = rand::random();
     let name = format!("dbarena-stage-{token:016x}");
@@ -220,17 +232,33 @@ pub async fn capture<B: ContainerBackend>(
     let id = backend.create_container(&def).await?;
     journal.made_container(&name, &id);
     for path in paths {
+        backend
+            .prepare_path(&id, path)
+            .await
+            .with_context(|| format!("preparing {path}"))?;
+    }
+    Ok(id)
+}
+
+/// Copies the data `paths` of container `from` into the staging container `staged` and
+/// commits it as an image carrying `labels`; returns the image id.
+pub async fn fill<B: ContainerBackend>(
+    backend: &B,
+    from: &str,
+    staged: &str,
+    paths: &[String],
+    labels: &BTreeMap<String, String>,
+    cancel: &Cancel,
+) -> anyhow::Result<String> {
+    for path in paths {
         cancel.check()?;
         backend
-            .copy_path(from, path, &id)
+            .copy_path(from, path, staged)
             .await
             .with_context(|| format!("copying {path}"))?;
     }
     cancel.check()?;
-    let image = backend.commit_container(&id, labels).await?;
-    backend.remove_container(&id).await?;
-    journal.removed_container(&id);
-    Ok(image)
+    Ok(backend.commit_container(staged, labels).await?)
 }
 
 /// The label that marks what `journal`'s command made.

@@ -1,7 +1,7 @@
 //! Snapshots of an instance's data, reset to one, and the source of a clone. A snapshot is
 //! an image like a template ([`super::capture`]), labelled with the instance and a tag.
 
-use super::{Source, capture, data_labels, data_plan, key};
+use super::{Source, data_labels, data_plan, fill, key, stage};
 use crate::cancel::Cancel;
 use crate::container::{ContainerBackend, ContainerInfo, LabelledImage, State};
 use crate::instance::InstanceRecord;
@@ -97,46 +97,63 @@ pub async fn take<B: ContainerBackend>(
     // power cut would leave, which every engine recovers from, while the port and the
     // clients' connections survive (a stop and start could change a Docker-picked port).
     let freeze = running;
-    if running {
-        crate::steps::run(backend, &info.id, &plan.quiesce, progress).await?;
-    }
-    if freeze {
-        backend.set_paused(&info.id, true).await?;
-    }
     let journal = Journal::new();
+    // The staging container is made while the server checkpoints.
+    let quiesce = async {
+        if running {
+            crate::steps::run(backend, &info.id, &plan.quiesce, progress).await?;
+        }
+        if freeze {
+            backend.set_paused(&info.id, true).await?;
+        }
+        anyhow::Ok(())
+    };
+    let (staged, quiesced) = tokio::join!(stage(backend, &r.record.image, &plan.paths, &journal), quiesce);
+    let staged = match (quiesced, staged) {
+        (Ok(()), Ok(staged)) => staged,
+        (quiesced, staged) => {
+            if quiesced.is_ok() && freeze {
+                backend.set_paused(&info.id, false).await?;
+            }
+            journal.undo(backend).await;
+            return Err(quiesced.err().or(staged.err()).expect("one of them failed"));
+        }
+    };
     let mut labels = data_labels(r, &r.record.credentials);
     labels.insert(key::SNAPSHOT_OF.into(), r.record.name.clone());
     labels.insert(key::SNAPSHOT_TAG.into(), tag.into());
     progress("copying the data".into());
     // Interrupts are honoured once the instance is thawed, not in the middle of the copy.
-    let captured = capture(
-        backend,
-        &info.id,
-        &r.record.image,
-        &plan.paths,
-        &labels,
-        &journal,
-        &Cancel::default(),
-    )
-    .await;
+    let captured = fill(backend, &info.id, &staged, &plan.paths, &labels, &Cancel::default()).await;
     let thawed = if freeze {
         backend.set_paused(&info.id, false).await
     } else {
         Ok(())
     };
-    let left = journal.undo(backend).await;
+    // Thawed first; then the staging container and the tag's older snapshot go together.
+    let replace_older = async {
+        let Ok(image) = &captured else {
+            return Ok(());
+        };
+        if thawed.is_err() || cancel.is_cancelled() {
+            return Ok(());
+        }
+        for old in list(backend, Some(&r.record.name)).await? {
+            if &old.id != image && old.labels.get(key::SNAPSHOT_TAG).map(String::as_str) == Some(tag) {
+                // One in use by an instance reset to it stays until that instance is gone.
+                let _ = backend.remove_image(&old.id).await;
+            }
+        }
+        anyhow::Ok(())
+    };
+    let (left, replaced) = tokio::join!(journal.undo(backend), replace_older);
     if !left.is_empty() {
         crate::output::warn(format_args!("could not remove {}", left.join(", ")));
     }
     thawed?;
     let image = captured?;
     cancel.check()?;
-    for old in list(backend, Some(&r.record.name)).await? {
-        if old.id != image && old.labels.get(key::SNAPSHOT_TAG).map(String::as_str) == Some(tag) {
-            // One in use by an instance reset to it stays until that instance is gone.
-            let _ = backend.remove_image(&old.id).await;
-        }
-    }
+    replaced?;
     Ok(image)
 }
 

@@ -24,7 +24,7 @@ async fn ready_instance(fake: &FakeBackend, config: &Config, name: &str) -> (Req
 }
 
 #[tokio::test]
-async fn capture_commits_the_data_paths_through_a_staging_container_it_removes() {
+async fn capture_commits_the_data_paths_through_a_staging_container_the_journal_removes() {
     let fake = backend();
     let src = fake
         .create_container(&ContainerDef {
@@ -57,8 +57,8 @@ async fn capture_commits_the_data_paths_through_a_staging_container_it_removes()
     )
     .await
     .unwrap();
-    // Only the source is left; the journal has nothing to undo.
-    assert_eq!(fake.containers().len(), 1);
+    // The staging container is left to the caller's journal, and its undo leaves the source.
+    assert_eq!(fake.containers().len(), 2);
     assert!(journal.undo(&fake).await.is_empty());
     assert_eq!(fake.containers().len(), 1);
     let staged = fake.calls_of(Op::CreateContainer);
@@ -249,6 +249,18 @@ async fn a_reset_is_refused_for_persistent_instances_and_snapshots_freeze_and_th
         .unwrap();
     assert_eq!(snapshot::list(&fake, Some("snap")).await.unwrap().len(), 1);
     assert_eq!(snapshot::find(&fake, "snap", "t1").await.unwrap().unwrap().id, again);
+    // A staging container that cannot be made (while the server checkpoints), or a commit
+    // that fails: the instance is thawed, nothing is left, the tag's snapshot stays.
+    for op in [Op::CreateContainer, Op::CommitContainer] {
+        fake.fail_next(op, 1, BackendError::Other("disk full".into()));
+        let err = snapshot::take(&fake, &r, &info, "t1", &Cancel::default(), &|_| {})
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("disk full"), "{err:#}");
+        assert_eq!(fake.inspect_container("snap").await.unwrap().state, State::Running);
+        assert_eq!(fake.containers().len(), 1, "no staging container left");
+        assert_eq!(snapshot::find(&fake, "snap", "t1").await.unwrap().unwrap().id, again);
+    }
     assert!(
         snapshot::take(&fake, &r, &info, "bad tag", &Cancel::default(), &|_| {})
             .await

@@ -418,17 +418,17 @@ impl ContainerBackend for DockerBackend {
             .docker
             .download_from_container(from, Some(options))
             .map(|chunk| chunk.map_err(std::io::Error::other));
-        // The archive's top entry is the directory itself: unpack it in its parent.
-        let parent = match path.trim_end_matches('/').rsplit_once('/') {
-            Some(("", _)) | None => "/".to_string(),
-            Some((parent, _)) => parent.to_string(),
-        };
+        let parent = unpack_dir(path);
         self.make_dirs(to, &parent).await?;
         let options = UploadToContainerOptionsBuilder::default().path(&parent).build();
         self.docker
             .upload_to_container(to, Some(options), bollard::body_try_stream(tar))
             .await
             .map_err(|e| map_err(e, Subject::Container(to)))
+    }
+
+    async fn prepare_path(&self, id: &str, path: &str) -> Result<()> {
+        self.make_dirs(id, &unpack_dir(path)).await
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
@@ -704,6 +704,14 @@ fn tar_of(files: &[FileUpload]) -> std::io::Result<Vec<u8>> {
         builder.append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_slice())?;
     }
     builder.into_inner()
+}
+
+/// Where the archive of directory `path` unpacks: its top entry is the directory itself.
+fn unpack_dir(path: &str) -> String {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/".to_string(),
+        Some((parent, _)) => parent.to_string(),
+    }
 }
 
 #[cfg(test)]
