@@ -423,8 +423,17 @@ fn ctrl_c_during_reset_puts_the_instance_back_as_it_was() {
     // The old container is back under its name, running, with its data (on the port
     // Docker picks again at a start; the message says so).
     assert!(containers_named(&format!("{name}-reset-")).is_empty());
-    assert_eq!(state(name), "running");
     let err = stderr(&out);
+    assert_eq!(
+        state(name),
+        "running",
+        "{err}\nexit code {:?}; last log lines:\n{}",
+        docker_ok(&["inspect", name, "--format", "{{.State.ExitCode}} {{.State.Error}}"]),
+        {
+            let logs = common::docker(&["logs", "--tail", "30", name]);
+            format!("{}{}", common::stdout(&logs), common::stderr(&logs))
+        }
+    );
     assert!(err.contains("put back with its data"), "{err}");
     let url = arena.ok(&["url", name]).trim().to_string();
     wait_until("the old server", std::time::Duration::from_secs(30), || {

@@ -265,7 +265,7 @@ pub async fn reset<B: ContainerBackend>(
             if !was_running {
                 return Err(e.context(format!("{} was left as it was (stopped)", r.record.name)));
             }
-            backend.start_container(&info.id).await?;
+            start_again(backend, &info.id).await?;
             // A port Docker picked is picked again at a start.
             let now = backend.inspect_container(&info.id).await?;
             let new_port = now.ports.first().map(|p| p.host_port);
@@ -277,6 +277,21 @@ pub async fn reset<B: ContainerBackend>(
                 _ => String::new(),
             };
             Err(e.context(format!("{} was put back with its data{note}", r.record.name)))
+        }
+    }
+}
+
+/// Starts the old container of a failed reset again. Its port was held by the replacement
+/// just removed, and Docker may release it a moment after the removal returns: a port
+/// conflict is retried for a few seconds.
+async fn start_again<B: ContainerBackend>(backend: &B, id: &str) -> crate::container::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match backend.start_container(id).await {
+            Err(crate::container::BackendError::PortInUse { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
         }
     }
 }

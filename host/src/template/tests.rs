@@ -210,6 +210,29 @@ async fn a_failed_reset_gives_the_old_container_its_name_back_and_starts_it() {
     assert_eq!(back.ports[0].host_port, port);
     assert_eq!(fake.containers().len(), 1, "no replacement left");
 
+    // The port still held for a moment after the replacement's removal: the start is retried.
+    fake.fail_next(Op::CreateContainer, 1, BackendError::Other("no space left".into()));
+    fake.fail_next(
+        Op::StartContainer,
+        2,
+        BackendError::PortInUse {
+            port: Some(port),
+            message: "port is already allocated".into(),
+        },
+    );
+    let info = fake.inspect_container("keepme").await.unwrap();
+    let starts = fake.calls_of(Op::StartContainer).len();
+    let err = snapshot::reset(&fake, &r, &info, None, &Journal::new(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("put back with its data"), "{err:#}");
+    assert_eq!(fake.inspect_container("keepme").await.unwrap().state, State::Running);
+    assert_eq!(
+        fake.calls_of(Op::StartContainer).len(),
+        starts + 3,
+        "two conflicts, then started"
+    );
+
     // Succeeding, it keeps name and port and replaces the container.
     let journal = Journal::new();
     let info = fake.inspect_container("keepme").await.unwrap();
