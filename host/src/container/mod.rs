@@ -236,10 +236,11 @@ pub trait ContainerBackend: Send + Sync {
     /// returns the image id.
     async fn commit_container(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<String>;
     /// Streams directory `path` of container `from` (volumes included; stopped or running)
-    /// into container `to` at the same path, through the archive API.
+    /// into container `to` at the same path, through the archive API; `to` must have
+    /// `path`'s parent ([`Self::prepare_path`]).
     async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()>;
     /// Makes the missing directories that `copy_path` to `path` unpacks into in container
-    /// `id`, ahead of the copy (which otherwise makes them itself).
+    /// `id`.
     async fn prepare_path(&self, id: &str, path: &str) -> Result<()>;
     /// Freezes every process of a running container (`docker pause`), or thaws them.
     async fn set_paused(&self, id: &str, paused: bool) -> Result<()>;

@@ -96,14 +96,11 @@ pub async fn take<B: ContainerBackend>(
     // container is frozen (`docker pause`) for the copy: the files are then exactly what a
     // power cut would leave, which every engine recovers from, while the port and the
     // clients' connections survive (a stop and start could change a Docker-picked port).
-    let freeze = running;
     let journal = Journal::new();
     // The staging container is made while the server checkpoints.
     let quiesce = async {
         if running {
             crate::steps::run(backend, &info.id, &plan.quiesce, progress).await?;
-        }
-        if freeze {
             backend.set_paused(&info.id, true).await?;
         }
         anyhow::Ok(())
@@ -112,7 +109,7 @@ pub async fn take<B: ContainerBackend>(
     let staged = match (quiesced, staged) {
         (Ok(()), Ok(staged)) => staged,
         (quiesced, staged) => {
-            if quiesced.is_ok() && freeze {
+            if quiesced.is_ok() && running {
                 backend.set_paused(&info.id, false).await?;
             }
             journal.undo(backend).await;
@@ -125,7 +122,7 @@ pub async fn take<B: ContainerBackend>(
     progress("copying the data".into());
     // Interrupts are honoured once the instance is thawed, not in the middle of the copy.
     let captured = fill(backend, &info.id, &staged, &plan.paths, &labels, &Cancel::default()).await;
-    let thawed = if freeze {
+    let thawed = if running {
         backend.set_paused(&info.id, false).await
     } else {
         Ok(())

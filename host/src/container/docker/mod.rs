@@ -418,9 +418,9 @@ impl ContainerBackend for DockerBackend {
             .docker
             .download_from_container(from, Some(options))
             .map(|chunk| chunk.map_err(std::io::Error::other));
-        let parent = unpack_dir(path);
-        self.make_dirs(to, &parent).await?;
-        let options = UploadToContainerOptionsBuilder::default().path(&parent).build();
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(&unpack_dir(path))
+            .build();
         self.docker
             .upload_to_container(to, Some(options), bollard::body_try_stream(tar))
             .await
