@@ -484,6 +484,32 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
     let restarted = json(&arena, podman, &["restart", pg_name, "--json"]);
     assert_eq!(psql(restarted[0]["url"].as_str().unwrap(), "select 2"), "2");
 
+    // Snapshot and reset through Podman, whose commit takes labels only as `LABEL` changes
+    // and answers a bare image id, and whose disconnected container keeps its port until
+    // it stops: the reset keeps port and credentials.
+    let url = restarted[0]["url"].as_str().unwrap();
+    psql(url, "create table snap(x int); insert into snap values (1)");
+    ok(&arena, podman, &["snapshot", pg_name, "--tag", "p"]);
+    psql(url, "insert into snap values (2)");
+    let reset = json(&arena, podman, &["reset", pg_name, "--tag", "p", "--json"]);
+    assert_eq!(reset["url"], restarted[0]["url"], "{reset}");
+    assert_eq!(psql(url, "select count(*) from snap"), "1");
+    let snapshot = format!("{pg_name}:p");
+    let in_use = dbarena(&arena, podman, &["snapshot", "rm", &snapshot]);
+    assert!(!in_use.status.success());
+    assert!(
+        stderr(&in_use).contains(&format!("is in use by {pg_name} (reset to it)")),
+        "{}",
+        stderr(&in_use)
+    );
+    // A second create starts from the template the first one left, with its own password.
+    let warm = ok(&arena, podman, &["create", "postgres", "--json"]);
+    let warm_json: Value = serde_json::from_slice(&warm.stdout).unwrap();
+    cleanup.track(&warm_json);
+    assert!(stderr(&warm).contains("from template"), "{}", stderr(&warm));
+    assert_eq!(psql(warm_json[0]["url"].as_str().unwrap(), "select 3"), "3");
+    ok(&arena, podman, &["destroy", warm_json[0]["name"].as_str().unwrap()]);
+
     // Errors map as on Docker: an unknown name is "no instance", a taken name is refused.
     let missing = dbarena(&arena, podman, &["inspect", "dbt-no-such-instance"]);
     assert!(!missing.status.success());
@@ -523,6 +549,7 @@ fn podman_lifecycle_through_its_docker_compatible_api() {
     let volumes = anonymous_volumes(&arena, podman, &names);
     assert!(!volumes.is_empty(), "the test images declare VOLUMEs");
     ok(&arena, podman, &["destroy", names[0], names[1]]);
+    ok(&arena, podman, &["snapshot", "rm", &snapshot]);
     assert_nothing_left(podman, &names, &volumes);
 }
 

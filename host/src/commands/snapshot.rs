@@ -91,7 +91,26 @@ async fn remove<B: ContainerBackend>(ctx: &Context<B>, reference: &str) -> anyho
         bail!("no snapshot {} (see `dbarena snapshots`)", escape(reference));
     }
     for image in images {
-        ctx.backend.remove_image(&image.id).await?;
+        if let Err(e) = ctx.backend.remove_image(&image.id).await {
+            let bare = |id: &str| id.trim_start_matches("sha256:").to_string();
+            let users: Vec<String> = ctx
+                .backend
+                .list_containers(&[crate::instance::record::managed_filter()])
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| bare(&c.image) == bare(&image.id))
+                .map(|c| escape(&c.name).into_owned())
+                .collect();
+            if users.is_empty() {
+                return Err(e.into());
+            }
+            bail!(
+                "snapshot {} is in use by {} (reset to it): destroy it, or reset it to another snapshot, first",
+                escape(reference),
+                users.join(", ")
+            );
+        }
     }
     println!("removed snapshot {}", escape(reference));
     Ok(ExitCode::SUCCESS)

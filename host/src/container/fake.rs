@@ -50,6 +50,8 @@ pub enum Op {
     CopyPath,
     RenameContainer,
     SetPaused,
+    DetachNetworks,
+    AttachNetworks,
 }
 
 /// One recorded call: the operation, what it was about (container name or id as passed,
@@ -88,6 +90,8 @@ struct FakeState {
     exec: HashMap<Vec<String>, VecDeque<ExecOutput>>,
     /// Committed images by id: labels, and the files they carry.
     committed: BTreeMap<String, (LabelledImage, BTreeMap<String, Vec<u8>>)>,
+    /// Like Podman: a container keeps its published ports without a network, until it stops.
+    ports_outlive_networks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +109,8 @@ struct FakeContainer {
     files: BTreeMap<String, Vec<u8>>,
     /// The stdin of every exec, in order.
     exec_stdin: Vec<Option<Vec<u8>>>,
+    /// Disconnected from its network: a start publishes no ports.
+    detached: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +258,7 @@ impl FakeState {
             anonymous,
             files: BTreeMap::new(),
             exec_stdin: Vec::new(),
+            detached: false,
         });
         Ok(id)
     }
@@ -262,7 +269,12 @@ impl FakeState {
             return Ok(());
         }
         let mut bound: Vec<PublishedPort> = Vec::new();
-        for p in self.containers[i].def.ports.clone() {
+        let ports = if self.containers[i].detached {
+            Vec::new()
+        } else {
+            self.containers[i].def.ports.clone()
+        };
+        for p in ports {
             let busy = |st: &Self, port| st.port_busy(&p.host_ip, port, i) || bound.iter().any(|b| b.host_port == port);
             let host_port = match p.host_port {
                 Some(port) if busy(self, port) => {
@@ -363,6 +375,12 @@ impl FakeBackend {
 
     pub fn release_host_port(&self, port: u16) {
         self.lock().taken_ports.remove(&port);
+    }
+
+    /// Makes a container disconnected from its network keep its ports until it stops, as
+    /// Podman does.
+    pub fn keep_ports_without_network(&self) {
+        self.lock().ports_outlive_networks = true;
     }
 
     /// Sets the next port the engine picks for `host_port: None` (default 32768).
@@ -652,6 +670,30 @@ impl ContainerBackend for FakeBackend {
         st.index(id)
             .map(|_| ())
             .ok_or_else(|| BackendError::NotFound(id.to_string()))
+    }
+
+    async fn detach_networks(&self, id: &str) -> Result<Vec<String>> {
+        self.on_container(Op::DetachNetworks, id, |st, i| {
+            let keep = st.ports_outlive_networks;
+            let c = &mut st.containers[i];
+            if c.detached {
+                return Ok(Vec::new());
+            }
+            c.detached = true;
+            if !keep {
+                c.ports.clear();
+            }
+            Ok(vec!["bridge".to_string()])
+        })
+    }
+
+    async fn attach_networks(&self, id: &str, networks: &[String]) -> Result<()> {
+        self.on_container(Op::AttachNetworks, id, |st, i| {
+            if !networks.is_empty() {
+                st.containers[i].detached = false;
+            }
+            Ok(())
+        })
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {

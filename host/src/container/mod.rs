@@ -246,6 +246,12 @@ pub trait ContainerBackend: Send + Sync {
     async fn set_paused(&self, id: &str, paused: bool) -> Result<()>;
     /// Renames a container (running or not).
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<()>;
+    /// Disconnects container `id` from its networks, which on Docker releases its published
+    /// host ports while it keeps running (Podman keeps them until it stops); returns the
+    /// networks for [`Self::attach_networks`].
+    async fn detach_networks(&self, id: &str) -> Result<Vec<String>>;
+    /// Connects container `id` to `networks` again (its port bindings apply at its next start).
+    async fn attach_networks(&self, id: &str, networks: &[String]) -> Result<()>;
 
     /// Creates (does not start) a container; returns its id.
     async fn create_container(&self, def: &ContainerDef) -> Result<String>;

@@ -16,13 +16,15 @@ use crate::template::{self, Source};
 pub use undo::Journal;
 
 /// Choices of the create that are not part of the instance itself.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Choices {
+#[derive(Clone, Copy, Default)]
+pub struct Choices<'a> {
     /// Keep the container when readiness fails, for debugging.
     pub keep_on_failure: bool,
     /// Let Docker pick the port without trying the engine's default first (a warm-start
     /// template must not take the port a user's instance is about to want).
     pub any_port: bool,
+    /// Start the container only once this opens.
+    pub start_gate: Option<&'a ports::StartGate>,
 }
 
 /// A created, ready instance.
@@ -39,7 +41,7 @@ pub struct Provisioned {
 pub async fn provision<B: ContainerBackend>(
     backend: &B,
     resolved: &ResolvedInstance<'_>,
-    choices: Choices,
+    choices: Choices<'_>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -57,7 +59,7 @@ pub async fn provision_from<B: ContainerBackend>(
     resolved: &ResolvedInstance<'_>,
     source: Option<&Source>,
     origin: Option<&str>,
-    choices: Choices,
+    choices: Choices<'_>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -101,7 +103,7 @@ async fn steps<B: ContainerBackend>(
     r: &ResolvedInstance<'_>,
     source: Option<&Source>,
     origin: Option<&str>,
-    choices: Choices,
+    choices: Choices<'_>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -146,6 +148,7 @@ async fn steps<B: ContainerBackend>(
             .requested_port
             .or((!choices.any_port).then(|| r.plugin.info().default_port)),
         insist: record.requested_port.is_some(),
+        gate: choices.start_gate,
     };
     let support = if r.init.is_empty() {
         None

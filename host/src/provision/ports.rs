@@ -19,9 +19,34 @@ pub struct PortPlan<'a> {
     pub preferred: Option<u16>,
     /// The user asked for `preferred`: taken is an error, not a reason to pick another.
     pub insist: bool,
+    /// The start waits until this opens (the container is made meanwhile).
+    pub gate: Option<&'a StartGate>,
+}
+
+/// Holds a container's start until another step is done: a reset's old container
+/// releasing the port while the new one is created. Opens once, for good.
+#[derive(Clone, Default)]
+pub struct StartGate(Cancel);
+
+impl StartGate {
+    pub fn open(&self) {
+        self.0.cancel();
+    }
+
+    async fn opened(&self) {
+        self.0.cancelled().await;
+    }
 }
 
 const ATTEMPTS: usize = 5;
+
+/// The port the instance must have (asked for, or kept across a reset) is held by another.
+#[derive(Debug, thiserror::Error)]
+#[error("port {port} is already in use on {host_ip}; pick another --port or omit it")]
+pub struct PortTaken {
+    pub port: u16,
+    pub host_ip: String,
+}
 
 /// Creates and starts `def`, returning the container id; `files` are copied in between
 /// (init scripts the image runs when it starts). Every container this makes and fails to
@@ -71,6 +96,12 @@ pub async fn create_and_start<B: ContainerBackend>(
                 .await
                 .with_context(|| format!("copying init scripts into {}", def.name))?;
         }
+        if let Some(gate) = plan.gate {
+            tokio::select! {
+                _ = gate.opened() => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
         cancel.check()?;
         match backend.start_container(&id).await {
             Ok(()) => return Ok(id),
@@ -78,11 +109,11 @@ pub async fn create_and_start<B: ContainerBackend>(
                 backend.remove_container(&id).await?;
                 journal.removed_container(&id);
                 if plan.insist {
-                    bail!(
-                        "port {} is already in use on {}; pick another --port or omit it",
-                        host_port.unwrap_or_default(),
-                        plan.host_ip
-                    );
+                    return Err(PortTaken {
+                        port: host_port.unwrap_or_default(),
+                        host_ip: plan.host_ip.to_string(),
+                    }
+                    .into());
                 }
                 let taken = host_port.map(|p| p.to_string()).unwrap_or_else(|| "(chosen)".into());
                 host_port = backend.free_host_port(plan.host_ip);

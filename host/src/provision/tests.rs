@@ -77,7 +77,7 @@ pub(crate) fn backend() -> FakeBackend {
     fake
 }
 
-async fn run(fake: &FakeBackend, r: &ResolvedInstance<'_>, choices: Choices) -> anyhow::Result<Provisioned> {
+async fn run(fake: &FakeBackend, r: &ResolvedInstance<'_>, choices: Choices<'_>) -> anyhow::Result<Provisioned> {
     let journal = Journal::new();
     let result = provision(fake, r, choices, &journal, &Cancel::default(), &|_| {}).await;
     if result.is_ok() {

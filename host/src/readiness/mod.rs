@@ -40,6 +40,9 @@ pub enum ReadinessError {
     Plugin(#[from] PluginFailure),
 }
 
+/// The shortest time between the starts of two probes.
+const MIN_PROBE_GAP: Duration = Duration::from_millis(10);
+
 /// What a passing wait proved.
 #[derive(Debug, Clone)]
 pub struct Proof {
@@ -107,6 +110,7 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
             progress(&what);
             let mut backoff = Duration::from_millis(50);
             loop {
+                let attempt_started = Instant::now();
                 // An attempt holds only a connection, never a Docker object: drop it at once.
                 let attempt = tokio::select! {
                     a = self.attempt(probe, &logs, log_index) => a?,
@@ -134,8 +138,14 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
                 }
                 // Retry as soon as the container logs something, or after the backoff.
                 let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                // A server often logs its refusal of a probe: that line must not trigger
+                // the next probe at once, a busy loop that slows the start it waits for.
+                let gap = MIN_PROBE_GAP.saturating_sub(attempt_started.elapsed());
                 tokio::select! {
-                    _ = logs.next_line_or(pause) => {}
+                    _ = async {
+                        logs.next_line_or(pause).await;
+                        tokio::time::sleep(gap.min(pause)).await;
+                    } => {}
                     _ = cancel.cancelled() => return Err(ReadinessError::Cancelled),
                 }
                 backoff = (backoff * 3 / 2).min(Duration::from_millis(750));

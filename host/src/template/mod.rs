@@ -76,8 +76,8 @@ pub fn data_plan(r: &ResolvedInstance<'_>) -> anyhow::Result<Option<DataPlan>> {
 }
 
 /// The key of the template `r` can start from: everything that shapes the initial data
-/// (engine, version, the image's id, plugin version, mode, persistence, engine settings,
-/// data paths). `None` when the image is not present yet.
+/// (engine, version, the image's id, plugin version and component, mode, persistence,
+/// engine settings, data paths). `None` when the image is not present yet.
 pub async fn template_key<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
@@ -94,6 +94,8 @@ pub async fn template_key<B: ContainerBackend>(
         rec.version,
         image_id,
         rec.plugin_version,
+        // A rebuilt plugin of the same version may shape the data differently.
+        r.plugin.sha256,
         crate::instance::record::mode_name(rec.mode),
         rec.persistent,
         extra,
@@ -200,10 +202,12 @@ pub async fn capture<B: ContainerBackend>(
     cancel: &Cancel,
 ) -> anyhow::Result<String> {
     let staged = stage(backend, image, paths, journal).await?;
-    fill(backend, from, &staged, paths, labels, cancel).await
+    copy_into(backend, from, &staged, paths, cancel).await?;
+    cancel.check()?;
+    Ok(backend.commit_container(&staged, labels).await?)
 }
 
-/// The never-started container of `image` that [`fill`] copies data `paths` into, with
+/// The never-started container of `image` that [`copy_into`] copies data `paths` into, with
 /// the directories they unpack into made; recorded in `journal`.
 pub async fn stage<B: ContainerBackend>(
     backend: &B,
@@ -240,16 +244,15 @@ pub async fn stage<B: ContainerBackend>(
     Ok(id)
 }
 
-/// Copies the data `paths` of container `from` into the staging container `staged` and
-/// commits it as an image carrying `labels`; returns the image id.
-pub async fn fill<B: ContainerBackend>(
+/// Copies the data `paths` of container `from` into the staging container `staged`, to be
+/// committed.
+pub async fn copy_into<B: ContainerBackend>(
     backend: &B,
     from: &str,
     staged: &str,
     paths: &[String],
-    labels: &BTreeMap<String, String>,
     cancel: &Cancel,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<()> {
     for path in paths {
         cancel.check()?;
         backend
@@ -257,8 +260,7 @@ pub async fn fill<B: ContainerBackend>(
             .await
             .with_context(|| format!("copying {path}"))?;
     }
-    cancel.check()?;
-    Ok(backend.commit_container(staged, labels).await?)
+    Ok(())
 }
 
 /// The label that marks what `journal`'s command made.

@@ -246,6 +246,54 @@ async fn a_failed_reset_gives_the_old_container_its_name_back_and_starts_it() {
 }
 
 #[tokio::test]
+async fn a_reset_frees_the_old_port_before_stopping_and_waits_for_the_stop_where_the_port_stays() {
+    let config = Config::default();
+    let fake = backend();
+    let (_, done, port) = ready_instance(&fake, &config, "swift").await;
+    let record = crate::instance::InstanceRecord::from_labels(&done.info.labels).unwrap();
+    let r = Resolver::new(&config, registry()).existing(&record, None).unwrap();
+    let old = fake.inspect_container("swift").await.unwrap();
+    fake.clear_calls();
+    let journal = Journal::new();
+    let new = snapshot::reset(&fake, &r, &old, None, &journal, &Cancel::default(), &|_| {})
+        .await
+        .unwrap();
+    journal.keep();
+    let detached = fake.calls_of(Op::DetachNetworks);
+    assert_eq!(
+        detached,
+        std::slice::from_ref(&old.id),
+        "the old container is disconnected first"
+    );
+    let order: Vec<Op> = fake.calls().iter().map(|c| c.op).collect();
+    let at = |op: Op| order.iter().position(|o| *o == op).unwrap();
+    assert!(at(Op::DetachNetworks) < at(Op::StopContainer), "{order:?}");
+    assert_eq!(new.info.ports[0].host_port, port);
+    assert_eq!(fake.containers().len(), 1);
+
+    // Podman keeps a disconnected container's port until it stops: the start that found
+    // it taken is made again once the old server has stopped.
+    fake.keep_ports_without_network();
+    fake.fail_next(
+        Op::StartContainer,
+        1,
+        BackendError::PortInUse {
+            port: Some(port),
+            message: "address already in use".into(),
+        },
+    );
+    let old = fake.inspect_container("swift").await.unwrap();
+    let journal = Journal::new();
+    let new = snapshot::reset(&fake, &r, &old, None, &journal, &Cancel::default(), &|_| {})
+        .await
+        .unwrap();
+    journal.keep();
+    assert_ne!(new.info.id, old.id);
+    assert_eq!(new.info.ports[0].host_port, port);
+    assert_eq!(fake.containers().len(), 1, "the conflicting attempt is removed");
+}
+
+#[tokio::test]
 async fn a_reset_is_refused_for_persistent_instances_and_snapshots_freeze_and_thaw() {
     let config = Config::default();
     let fake = backend();

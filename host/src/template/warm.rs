@@ -29,7 +29,7 @@ pub async fn provision<B: ContainerBackend>(
     request: &Request,
     r: &ResolvedInstance<'_>,
     warm: &WarmChoice,
-    choices: Choices,
+    choices: Choices<'_>,
     journal: &Journal,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),

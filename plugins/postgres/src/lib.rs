@@ -31,6 +31,8 @@ const DATA_FROM_18: &str = "/var/lib/postgresql";
 /// then reads that image's data copy-on-write, where data under a `VOLUME` is first copied
 /// into the container's anonymous volume (about 0.35 s for a fresh cluster's 40 MB).
 const EPHEMERAL_DATA: &str = "/var/lib/dbarena/postgres";
+/// `initdb` options of a fast-mode cluster.
+const FAST_INITDB_ARGS: &str = "--nosync --wal-segsize=1";
 /// `NAMEDATALEN - 1`: longer role and database names are truncated by the server.
 const MAX_NAME_BYTES: usize = 63;
 /// Protocol 3.0, as sent in a StartupMessage.
@@ -191,8 +193,10 @@ impl Engine for Postgres {
             .set("POSTGRES_USER", user.clone())
             .set("POSTGRES_PASSWORD", opts.password.clone())
             .set("POSTGRES_DB", database.clone())
-            // `initdb --nosync` (every supported version) skips the fsync of the new cluster.
-            .set_opt("POSTGRES_INITDB_ARGS", fast.then_some("--nosync"))
+            // `initdb --nosync` (every supported version) skips the fsync of the new cluster;
+            // 1 MB WAL segments instead of 16 MB make a fresh cluster 24 MB instead of 39,
+            // which every template, snapshot and reset copies or commits.
+            .set_opt("POSTGRES_INITDB_ARGS", fast.then_some(FAST_INITDB_ARGS))
             .set_opt("PGDATA", (!opts.persistent).then_some(EPHEMERAL_DATA))
             .extend(opts.extra.clone());
         let data = if !opts.persistent {
@@ -994,7 +998,7 @@ mod tests {
         );
         assert_eq!(
             Env::new().extend(fast.env).get("POSTGRES_INITDB_ARGS"),
-            Some("--nosync")
+            Some("--nosync --wal-segsize=1")
         );
         let durable = Postgres::container_spec(Options {
             mode: Mode::Durable,

@@ -395,19 +395,44 @@ impl ContainerBackend for DockerBackend {
     }
 
     async fn commit_container(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<String> {
-        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
+        let podman = self.is_podman().await;
+        let mut options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
             .container(id)
-            .pause(false)
-            .build();
+            .pause(false);
+        // Podman 4's compatible commit ignores the body's config: the labels go as
+        // `LABEL` changes, which it takes verbatim between the outer quotes; checked below.
+        if podman {
+            options = options.changes(&podman_label_changes(labels)?);
+        }
         let config = bollard::models::ContainerConfig {
             labels: Some(labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        self.docker
-            .commit_container(options, config)
+        let image = self
+            .docker
+            .commit_container(options.build(), config)
             .await
-            .map(|r| r.id)
-            .map_err(|e| map_err(e, Subject::Container(id)))
+            // Podman answers the bare hex digest, Docker and every listing `sha256:...`.
+            .map(|r| match r.id.contains(':') {
+                true => r.id,
+                false => format!("sha256:{}", r.id),
+            })
+            .map_err(|e| map_err(e, Subject::Container(id)))?;
+        if podman {
+            let stored = retry(|| self.docker.inspect_image(&image))
+                .await
+                .map_err(|e| map_err(e, Subject::Image(&image)))?
+                .config
+                .and_then(|c| c.labels)
+                .unwrap_or_default();
+            if let Some((k, _)) = labels.iter().find(|(k, v)| stored.get(*k) != Some(*v)) {
+                let _ = self.remove_image(&image).await;
+                return Err(BackendError::Other(format!(
+                    "the engine did not store label {k} on the committed image as given"
+                )));
+            }
+        }
+        Ok(image)
     }
 
     async fn copy_path(&self, from: &str, path: &str, to: &str) -> Result<()> {
@@ -448,6 +473,42 @@ impl ContainerBackend for DockerBackend {
             .rename_container(id, options)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))
+    }
+
+    async fn detach_networks(&self, id: &str) -> Result<Vec<String>> {
+        let inspect = retry(|| self.docker.inspect_container(id, None))
+            .await
+            .map_err(|e| map_err(e, Subject::Container(id)))?;
+        let networks: Vec<String> = inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .map(|n| n.into_keys().collect())
+            .unwrap_or_default();
+        for network in &networks {
+            let request = bollard::models::NetworkDisconnectRequest {
+                container: id.to_string(),
+                force: Some(false),
+            };
+            self.docker
+                .disconnect_network(network, request)
+                .await
+                .map_err(|e| map_err(e, Subject::Container(id)))?;
+        }
+        Ok(networks)
+    }
+
+    async fn attach_networks(&self, id: &str, networks: &[String]) -> Result<()> {
+        for network in networks {
+            let request = bollard::models::NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: None,
+            };
+            self.docker
+                .connect_network(network, request)
+                .await
+                .map_err(|e| map_err(e, Subject::Container(id)))?;
+        }
+        Ok(())
     }
 
     async fn create_container(&self, def: &ContainerDef) -> Result<String> {
@@ -675,6 +736,18 @@ impl ContainerBackend for DockerBackend {
             })
             .collect())
     }
+}
+
+/// `labels` as the `LABEL` instructions of a Podman commit; a line break cannot be carried.
+fn podman_label_changes(labels: &BTreeMap<String, String>) -> Result<String> {
+    let mut changes = Vec::new();
+    for (k, v) in labels {
+        if k.contains(['\n', '\r', '"', '=']) || v.contains(['\n', '\r']) {
+            return Err(BackendError::Other(format!("label {k} cannot be committed on Podman")));
+        }
+        changes.push(format!("LABEL \"{k}\"=\"{v}\""));
+    }
+    Ok(changes.join("\n"))
 }
 
 /// Whether `labels` carry every filter (`key=value` or `key`). The engine filters already;
