@@ -117,7 +117,7 @@ fn chatty_image() -> &'static str {
             root.join("bin/busybox").to_str().unwrap(),
         ],
     );
-    run("docker", &["rm", &id]);
+    run("docker", &["rm", "-v", &id]);
     for applet in ["sh", "yes"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
