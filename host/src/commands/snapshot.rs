@@ -106,9 +106,10 @@ async fn remove<B: ContainerBackend>(ctx: &Context<B>, reference: &str) -> anyho
                 return Err(e.into());
             }
             bail!(
-                "snapshot {} is in use by {} (reset to it): destroy it, or reset it to another snapshot, first",
+                "snapshot {} is in use by {} (reset to it): destroy it, or reset it to another snapshot, first ({})",
                 escape(reference),
-                users.join(", ")
+                users.join(", "),
+                escape(&e.to_string())
             );
         }
     }

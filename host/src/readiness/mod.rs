@@ -140,11 +140,11 @@ impl<'a, B: ContainerBackend> ReadinessCheck<'a, B> {
                 let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
                 // A server often logs its refusal of a probe: that line must not trigger
                 // the next probe at once, a busy loop that slows the start it waits for.
-                let gap = MIN_PROBE_GAP.saturating_sub(attempt_started.elapsed());
+                let not_before = (attempt_started + MIN_PROBE_GAP).min(deadline);
                 tokio::select! {
                     _ = async {
                         logs.next_line_or(pause).await;
-                        tokio::time::sleep(gap.min(pause)).await;
+                        tokio::time::sleep_until(not_before.into()).await;
                     } => {}
                     _ = cancel.cancelled() => return Err(ReadinessError::Cancelled),
                 }

@@ -228,8 +228,7 @@ pub async fn reset<B: ContainerBackend>(
         );
     }
     let was_running = info.state == State::Running;
-    let published = info.ports.first();
-    let port = published.map(|p| p.host_port);
+    let port = info.ports.first().map(|p| p.host_port);
     let aside = format!("{}-reset-{:08x}", r.record.name, rand::random::<u32>());
     progress("stopping".into());
     backend.rename_container(&info.id, &aside).await?;
@@ -263,8 +262,13 @@ pub async fn reset<B: ContainerBackend>(
                 Ok(n) => networks = n,
                 Err(e) => tracing::info!("{aside} keeps its network until it stops: {e}"),
             }
-            let kept = published.is_some_and(|p| backend.host_port_taken(&p.host_ip, p.host_port) == Some(true));
-            if !networks.is_empty() && !kept {
+            // Docker drops a disconnected container's published ports; Podman keeps them.
+            let freed = !networks.is_empty()
+                && backend
+                    .inspect_container(&info.id)
+                    .await
+                    .is_ok_and(|now| now.ports.is_empty());
+            if freed {
                 port_free.open();
             }
         }
@@ -289,28 +293,78 @@ pub async fn reset<B: ContainerBackend>(
         Err(e) => {
             // provision removed what it made: the old instance comes back as it was.
             journal.undo(backend).await;
-            backend.rename_container(&info.id, &r.record.name).await?;
-            backend.attach_networks(&info.id, &networks).await?;
-            if let Err(s) = stopped {
-                return Err(e.context(format!("{} did not stop either: {s}", r.record.name)));
-            }
-            if !was_running {
-                return Err(e.context(format!("{} was left as it was (stopped)", r.record.name)));
-            }
-            start_again(backend, &info.id).await?;
-            // A port Docker picked is picked again at a start.
-            let now = backend.inspect_container(&info.id).await?;
-            let new_port = now.ports.first().map(|p| p.host_port);
-            let note = match (port, new_port) {
-                (Some(old), Some(new)) if old != new => format!(
-                    ", now on port {new} (Docker picked it; see `dbarena url {}`)",
-                    r.record.name
-                ),
-                _ => String::new(),
-            };
-            Err(e.context(format!("{} was put back with its data{note}", r.record.name)))
+            let back = put_back(
+                backend,
+                &r.record.name,
+                info,
+                &aside,
+                &networks,
+                was_running,
+                stopped.is_ok(),
+            )
+            .await;
+            Err(e.context(back))
         }
     }
+}
+
+/// Gives the old container of a failed reset its name and networks back and, if it ran,
+/// starts it again (one that did not stop runs without its ports until restarted). Every
+/// step is tried; returns what became of it, for the error.
+async fn put_back<B: ContainerBackend>(
+    backend: &B,
+    name: &str,
+    info: &ContainerInfo,
+    aside: &str,
+    networks: &[String],
+    was_running: bool,
+    stopped: bool,
+) -> String {
+    let id = &info.id;
+    let short = &id[..id.len().min(12)];
+    let mut problems = Vec::new();
+    let mut hints = Vec::new();
+    if let Err(e) = backend.rename_container(id, name).await {
+        problems.push(format!("renaming it back failed: {e}"));
+        hints.push(format!("docker rename {short} {name}"));
+    }
+    if let Err(e) = backend.attach_networks(id, networks).await {
+        problems.push(format!("reconnecting it failed: {e}"));
+        hints.extend(networks.iter().map(|n| format!("docker network connect {n} {short}")));
+    }
+    if was_running {
+        let started = match stopped {
+            true => start_again(backend, id).await,
+            false => backend.restart_container(id, Duration::from_secs(10)).await,
+        };
+        if let Err(e) = started {
+            problems.push(format!("starting it again failed: {e}"));
+            hints.push(format!("docker restart {short}"));
+        }
+    }
+    if !problems.is_empty() {
+        return format!(
+            "{name}'s old container {short} (renamed {aside}) holds its data, but {}; recover it with `{}`",
+            problems.join("; "),
+            hints.join("`, `")
+        );
+    }
+    if !was_running {
+        return format!("{name} was left as it was (stopped)");
+    }
+    // A port Docker picked is picked again at a start.
+    let old_port = info.ports.first().map(|p| p.host_port);
+    let new_port = match backend.inspect_container(id).await {
+        Ok(now) => now.ports.first().map(|p| p.host_port),
+        Err(_) => old_port,
+    };
+    let note = match (old_port, new_port) {
+        (Some(old), Some(new)) if old != new => {
+            format!(", now on port {new} (Docker picked it; see `dbarena url {name}`)")
+        }
+        _ => String::new(),
+    };
+    format!("{name} was put back with its data{note}")
 }
 
 /// Starts the old container of a failed reset again. Its port was held by the replacement

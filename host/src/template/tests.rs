@@ -294,6 +294,47 @@ async fn a_reset_frees_the_old_port_before_stopping_and_waits_for_the_stop_where
 }
 
 #[tokio::test]
+async fn a_failed_put_back_says_how_to_recover_and_one_that_did_not_stop_is_restarted() {
+    let config = Config::default();
+    let fake = backend();
+    let (_, done, port) = ready_instance(&fake, &config, "fragile").await;
+    let record = crate::instance::InstanceRecord::from_labels(&done.info.labels).unwrap();
+    let r = Resolver::new(&config, registry()).existing(&record, None).unwrap();
+    let info = fake.inspect_container("fragile").await.unwrap();
+    fake.fail_next(Op::CreateContainer, 1, BackendError::Other("no space left".into()));
+    fake.fail_next(Op::AttachNetworks, 1, BackendError::Other("network gone".into()));
+    let err = snapshot::reset(&fake, &r, &info, None, &Journal::new(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("reconnecting it failed: network gone"), "{text}");
+    assert!(text.contains("docker network connect bridge"), "{text}");
+    assert!(text.contains("no space left"), "the reset's own error stays: {text}");
+    assert_eq!(
+        fake.inspect_container("fragile").await.unwrap().id,
+        info.id,
+        "renamed back all the same"
+    );
+
+    // The old container did not stop: it runs without its port until restarted, so it is.
+    fake.clear_faults();
+    let info = fake.inspect_container("fragile").await.unwrap();
+    fake.attach_networks(&info.id, &["bridge".to_string()]).await.unwrap();
+    fake.start_container(&info.id).await.unwrap();
+    let info = fake.inspect_container("fragile").await.unwrap();
+    fake.fail_next(Op::StopContainer, 1, BackendError::Other("stuck".into()));
+    fake.fail_next(Op::CreateContainer, 1, BackendError::Other("no space left".into()));
+    let restarts = fake.calls_of(Op::RestartContainer).len();
+    let err = snapshot::reset(&fake, &r, &info, None, &Journal::new(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("put back with its data"), "{err:#}");
+    assert_eq!(fake.calls_of(Op::RestartContainer).len(), restarts + 1);
+    let back = fake.inspect_container("fragile").await.unwrap();
+    assert_eq!((back.state, back.ports[0].host_port), (State::Running, port));
+}
+
+#[tokio::test]
 async fn a_reset_is_refused_for_persistent_instances_and_snapshots_freeze_and_thaw() {
     let config = Config::default();
     let fake = backend();

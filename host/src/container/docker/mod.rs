@@ -428,7 +428,9 @@ impl ContainerBackend for DockerBackend {
             if let Some((k, _)) = labels.iter().find(|(k, v)| stored.get(*k) != Some(*v)) {
                 let _ = self.remove_image(&image).await;
                 return Err(BackendError::Other(format!(
-                    "the engine did not store label {k} on the committed image as given"
+                    "Podman did not store label {k} of the committed image as given (it takes a commit's \
+                     labels as LABEL instructions, verbatim between quotes: a value with quotes at its \
+                     ends cannot be kept); no image was kept"
                 )));
             }
         }
@@ -484,15 +486,16 @@ impl ContainerBackend for DockerBackend {
             .and_then(|n| n.networks)
             .map(|n| n.into_keys().collect())
             .unwrap_or_default();
-        for network in &networks {
+        for (i, network) in networks.iter().enumerate() {
             let request = bollard::models::NetworkDisconnectRequest {
                 container: id.to_string(),
                 force: Some(false),
             };
-            self.docker
-                .disconnect_network(network, request)
-                .await
-                .map_err(|e| map_err(e, Subject::Container(id)))?;
+            if let Err(e) = self.docker.disconnect_network(network, request).await {
+                // All or nothing: the ones already left are joined again.
+                let _ = self.attach_networks(id, &networks[..i]).await;
+                return Err(map_err(e, Subject::Container(id)));
+            }
         }
         Ok(networks)
     }
