@@ -293,16 +293,7 @@ pub async fn reset<B: ContainerBackend>(
         Err(e) => {
             // provision removed what it made: the old instance comes back as it was.
             journal.undo(backend).await;
-            let back = put_back(
-                backend,
-                &r.record.name,
-                info,
-                &aside,
-                &networks,
-                was_running,
-                stopped.is_ok(),
-            )
-            .await;
+            let back = put_back(backend, &r.record.name, info, &networks, was_running, stopped.is_ok()).await;
             Err(e.context(back))
         }
     }
@@ -315,13 +306,12 @@ async fn put_back<B: ContainerBackend>(
     backend: &B,
     name: &str,
     info: &ContainerInfo,
-    aside: &str,
     networks: &[String],
     was_running: bool,
     stopped: bool,
 ) -> String {
     let id = &info.id;
-    let short = &id[..id.len().min(12)];
+    let short = super::warm::short(id);
     let mut problems = Vec::new();
     let mut hints = Vec::new();
     if let Err(e) = backend.rename_container(id, name).await {
@@ -344,7 +334,7 @@ async fn put_back<B: ContainerBackend>(
     }
     if !problems.is_empty() {
         return format!(
-            "{name}'s old container {short} (renamed {aside}) holds its data, but {}; recover it with `{}`",
+            "{name}'s old container {short} holds its data, but {}; recover it with `{}`",
             problems.join("; "),
             hints.join("`, `")
         );

@@ -158,7 +158,7 @@ fn twin<'a>(resolver: &Resolver<'a>, request: &Request, r: &ResolvedInstance<'a>
     None
 }
 
-/// An image id's short form, as `docker images` shows it.
+/// An image or container id's short form, as `docker images` and `docker ps` show it.
 pub fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]

@@ -413,9 +413,12 @@ impl ContainerBackend for DockerBackend {
             .commit_container(options.build(), config)
             .await
             // Podman answers the bare hex digest, Docker and every listing `sha256:...`.
-            .map(|r| match r.id.contains(':') {
-                true => r.id,
-                false => format!("sha256:{}", r.id),
+            .map(|r| {
+                if r.id.contains(':') {
+                    r.id
+                } else {
+                    format!("sha256:{}", r.id)
+                }
             })
             .map_err(|e| map_err(e, Subject::Container(id)))?;
         if podman {
