@@ -12,7 +12,12 @@ fn main() -> ExitCode {
         Err(err) => {
             // The chain may carry plugin or server text: never raw control characters.
             eprintln!("error: {}", dbarena::output::escape(&format!("{err:#}")));
-            ExitCode::from(dbarena::exit::FAILURE)
+            let busy = err.chain().any(|e| e.is::<dbarena::instance::lock::Busy>());
+            ExitCode::from(if busy {
+                dbarena::exit::BUSY
+            } else {
+                dbarena::exit::FAILURE
+            })
         }
     }
 }

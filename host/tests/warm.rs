@@ -562,3 +562,162 @@ fn persistent_reset_needs_its_flag_and_replaces_the_volume_data_in_place() {
     let url = again["url"].as_str().unwrap();
     assert_eq!(psql(url, "select count(*) from after_reset"), "0");
 }
+
+/// Waits for `child` at most `within`, killing it past that (a hung process fails the test
+/// instead of hanging the suite).
+fn wait_bounded(child: std::process::Child, within: std::time::Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("dbarena (pid {pid}) still running after {within:?}");
+        }
+    }
+}
+
+/// Ten concurrent commands on one instance: one works at a time, the others are told at
+/// once that it is busy (exit 75), and the instance is never left frozen or renamed away.
+#[test]
+fn concurrent_snapshots_and_resets_of_one_instance_are_serialised() {
+    if !docker_available("concurrent_snapshots_and_resets_of_one_instance_are_serialised") {
+        return;
+    }
+    let cleanup = Cleanup::default();
+    let arena = Arena::new();
+    let pg = create(&arena, &["postgres"]);
+    let name = pg["name"].as_str().unwrap();
+    let url = pg["url"].as_str().unwrap();
+    psql(url, "create table t as select g from generate_series(1, 10000) g");
+    for command in [["snapshot", name, "--tag", "race"], ["reset", name, "--tag", "race"]] {
+        let children: Vec<_> = (0..10)
+            .map(|_| {
+                arena
+                    .cmd()
+                    .args(command)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| wait_bounded(c, std::time::Duration::from_secs(120)))
+            .collect();
+        let mut done = 0;
+        for out in &outs {
+            match out.status.code() {
+                Some(0) => done += 1,
+                Some(75) => assert!(
+                    stderr(out).contains("is busy: another dbarena (pid "),
+                    "{}",
+                    stderr(out)
+                ),
+                code => panic!("{command:?} exited {code:?}: {}", stderr(out)),
+            }
+        }
+        assert!(done >= 1, "{command:?}: none of the ten worked");
+        assert_eq!(state(name), "running", "{command:?}");
+        assert!(containers_named(&format!("{name}-reset-")).is_empty());
+        assert_eq!(psql(url, "select count(*) from t"), "10000");
+    }
+    forget_snapshots(&arena, &cleanup, name);
+}
+
+/// A snapshot killed (SIGKILL) while its instance is frozen: the next command on the
+/// instance thaws it.
+#[test]
+fn a_freeze_left_by_a_killed_snapshot_is_undone_by_the_next_command() {
+    if !docker_available("a_freeze_left_by_a_killed_snapshot_is_undone_by_the_next_command") {
+        return;
+    }
+    let cleanup = Cleanup::default();
+    let arena = Arena::new();
+    let pg = create(&arena, &["postgres"]);
+    let name = pg["name"].as_str().unwrap();
+    let url = pg["url"].as_str().unwrap();
+    psql(
+        url,
+        "create table big as select g, repeat('x', 500) as pad from generate_series(1, 400000) g",
+    );
+    let mut child = arena
+        .cmd()
+        .args(["snapshot", name, "--tag", "killed"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the freeze", std::time::Duration::from_secs(60), || {
+        state(name) == "paused"
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(state(name), "paused", "SIGKILL leaves the freeze");
+    let out = arena.cmd().args(["snapshot", name, "--tag", "after"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("left frozen by an interrupted snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(state(name), "running");
+    assert_eq!(psql(url, "select count(*) from big"), "400000");
+    forget_snapshots(&arena, &cleanup, name);
+}
+
+/// Ctrl-C during `reset --replace-volume`: either the volume's own data is back (and the
+/// message says so), or the reset had finished (and the message says that); never the
+/// snapshot's data behind a message that promises the old.
+#[test]
+fn ctrl_c_during_persistent_reset_keeps_the_volumes_own_data_or_says_it_finished() {
+    if !docker_available("ctrl_c_during_persistent_reset_keeps_the_volumes_own_data_or_says_it_finished") {
+        return;
+    }
+    let cleanup = Cleanup::default();
+    let arena = Arena::new();
+    let name = arena.name("persist-int");
+    let pg = create(&arena, &["postgres", "--persistent", "--name", &name]);
+    let url = pg["url"].as_str().unwrap();
+    psql(url, "create table t as select g from generate_series(1, 1000) g");
+    arena.ok(&["snapshot", &name, "--tag", "base"]);
+    forget_snapshots(&arena, &cleanup, &name);
+    let mut put_back = 0;
+    for delay_ms in [0, 150, 400] {
+        psql(url, "insert into t select g from generate_series(1, 5) g");
+        let before = psql(url, "select count(*) from t");
+        let child = arena
+            .cmd()
+            .args(["reset", &name, "--tag", "base", "--replace-volume"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("the refill helper", std::time::Duration::from_secs(60), || {
+            !containers_named(&format!("{name}-refill-")).is_empty()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        run("kill", &["-INT", &child.id().to_string()]);
+        let out = wait_bounded(child, std::time::Duration::from_secs(120));
+        let err = stderr(&out);
+        let url = arena.ok(&["url", &name]).trim().to_string();
+        wait_until("the server", std::time::Duration::from_secs(30), || {
+            succeeds("psql", &[&url, "-XtAc", "select 1"])
+        });
+        let now = psql(&url, "select count(*) from t");
+        if err.contains("put back with its own data") {
+            assert_eq!(out.status.code(), Some(130), "{err}");
+            assert_eq!(now, before, "{err}");
+            put_back += 1;
+        } else {
+            assert!(err.contains("interrupted after the work was done"), "{err}");
+            assert_eq!(now, "1000", "{err}");
+        }
+        assert!(containers_named(&format!("{name}-refill-")).is_empty());
+    }
+    assert!(put_back >= 1, "an interrupt during the refill puts the data back");
+}

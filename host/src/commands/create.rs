@@ -141,7 +141,11 @@ pub(crate) async fn create_groups<B: ContainerBackend>(
                     && !r.init.is_empty()
                 {
                     let report = |msg: String| bar.set_message(escape(&msg).into_owned());
-                    match snapshot::take(&ctx.backend, r, &done.info, snapshot::CREATED_TAG, &cancel, &report).await {
+                    let taken = async {
+                        let lock = snapshot::lock(&ctx.backend, &r.record.name, "snapshot of the initialised state", Duration::ZERO).await?;
+                        snapshot::take(&ctx.backend, r, &done.info, &lock, snapshot::CREATED_TAG, &cancel, &report).await
+                    };
+                    match taken.await {
                         Ok(id) => journal.made_image(&id),
                         Err(e) => output::warn(format_args!(
                             "{}: no snapshot of its initialised state ({e:#}): `reset` will initialise it without the init scripts",
@@ -231,6 +235,9 @@ async fn clone_source<B: ContainerBackend>(
         return Ok(None);
     };
     let (name, tag) = snapshot::split_ref(from);
+    let lock = snapshot::lock(&ctx.backend, name, "snapshot for a clone", Duration::ZERO)
+        .await
+        .map_err(|e| anyhow::anyhow!("--from: {e:#}"))?;
     let managed = ctx
         .managed(name)
         .await
@@ -242,6 +249,7 @@ async fn clone_source<B: ContainerBackend>(
         &ctx.backend,
         &source,
         &managed.info,
+        &lock,
         tag,
         &wanted.record,
         &cancel,

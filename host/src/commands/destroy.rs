@@ -181,7 +181,30 @@ pub(crate) async fn remove<B: ContainerBackend>(
         .collect();
     let mut failed = false;
     let mut done: Vec<String> = Vec::new();
+    // Held until the volumes are gone too; a busy instance keeps everything.
+    let mut locks = Vec::new();
+    let mut busy = BTreeSet::new();
     for m in containers {
+        match crate::template::snapshot::lock(
+            &ctx.backend,
+            &m.record.name,
+            "destroy",
+            crate::template::snapshot::LOCK_WAIT,
+        )
+        .await
+        {
+            Ok(lock) => locks.push(lock),
+            Err(e) => {
+                eprintln!("error: {}", output::escape(&format!("{e:#}")));
+                if let Some(entry) = report.get_mut(m.record.name.as_str()) {
+                    entry.result = "failed";
+                    entry.error = Some(format!("{e:#}"));
+                }
+                busy.insert(m.record.name.clone());
+                failed = true;
+                continue;
+            }
+        }
         // A persistent server gets a clean shutdown first, so what it acknowledged (even with
         // the fast, fsync-free settings) is on the volume; ephemeral ones are just removed.
         if m.info.state == State::Running
@@ -222,6 +245,16 @@ pub(crate) async fn remove<B: ContainerBackend>(
         let Some(entry) = report.get_mut(name.as_str()) else {
             continue;
         };
+        if busy.contains(name) {
+            entry.volumes_kept.extend(
+                volumes_by_instance
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.name.clone()),
+            );
+            continue;
+        }
         for v in volumes_by_instance.get(name).into_iter().flatten() {
             if !remove_volume {
                 entry.volumes_kept.push(v.name.clone());

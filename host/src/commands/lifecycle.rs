@@ -52,6 +52,14 @@ pub(crate) async fn start_all<B: ContainerBackend>(
             // Count only log lines of this run, not of earlier ones.
             let since = chrono::Utc::now().timestamp();
             let result = async {
+                let op = if restart { "restart" } else { "start" };
+                let _lock = crate::template::snapshot::lock(
+                    &ctx.backend,
+                    &m.record.name,
+                    op,
+                    crate::template::snapshot::LOCK_WAIT,
+                )
+                .await?;
                 if restart {
                     bar.set_message("restarting");
                     if let Err(e) = ctx.backend.restart_container(&m.info.id, Duration::from_secs(10)).await {
@@ -136,7 +144,17 @@ pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> any
         targets
     };
     let timeout = Duration::from_secs(args.timeout);
-    let results = join_all(targets.iter().map(|m| ctx.backend.stop_container(&m.info.id, timeout))).await;
+    let results = join_all(targets.iter().map(|m| async move {
+        let _lock = crate::template::snapshot::lock(
+            &ctx.backend,
+            &m.record.name,
+            "stop",
+            crate::template::snapshot::LOCK_WAIT,
+        )
+        .await?;
+        anyhow::Ok(ctx.backend.stop_container(&m.info.id, timeout).await?)
+    }))
+    .await;
     let mut failed = false;
     let mut report = Vec::new();
     for (m, result) in targets.iter().zip(results) {
@@ -152,12 +170,12 @@ pub async fn stop<B: ContainerBackend>(ctx: &Context<B>, args: &StopArgs) -> any
                 });
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", m.record.name);
+                eprintln!("error: {}: {}", m.record.name, escape(&format!("{e:#}")));
                 failed = true;
                 report.push(Stopped {
                     name: m.record.name.clone(),
                     result: "failed",
-                    error: Some(e.to_string()),
+                    error: Some(format!("{e:#}")),
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! `dbarena snapshot`, `snapshots`, `snapshot rm` and `reset`: thin wrappers around
-//! [`crate::template::snapshot`]. SIGINT/TERM/HUP stop the work at its next step; the
-//! instance is left as it was (snapshot: started again; reset: the old container back).
+//! [`crate::template::snapshot`]. SIGINT/TERM/HUP stop the work at its next safe point;
+//! what became of the instance is reported (snapshot: thawed; reset: the old container
+//! or the volume's own data back, or the reset finished when it was past undoing).
 
 use super::Context;
 use crate::cancel::Cancel;
@@ -29,7 +30,7 @@ async fn interruptible<T>(
     tokio::select! {
         result = &mut work => result.map(Ok),
         code = signals.recv() => {
-            eprintln!("\ninterrupted: putting the instance back as it was...");
+            eprintln!("\ninterrupted: finishing or undoing the step in progress...");
             cancel.cancel();
             match tokio::time::timeout(DRAIN_TIMEOUT, &mut work).await {
                 Ok(Err(e)) => eprintln!("interrupted: {}", escape(&format!("{e:#}"))),
@@ -50,6 +51,7 @@ pub async fn snapshot<B: ContainerBackend>(ctx: &Context<B>, args: SnapshotArgs)
     };
     let tag = args.tag.as_deref().unwrap_or(snapshot::DEFAULT_TAG);
     snapshot::validate_tag(tag)?;
+    let lock = snapshot::lock(&ctx.backend, &name, "snapshot", Duration::ZERO).await?;
     if let Some(t) = crate::tenant::record::find(&ctx.backend, &name).await? {
         let action = TenantAction::Snapshot(tag.to_string());
         let done = format!("snapshot {name}:{tag} taken");
@@ -63,7 +65,7 @@ pub async fn snapshot<B: ContainerBackend>(ctx: &Context<B>, args: SnapshotArgs)
     let cancel = Cancel::default();
     let started = Instant::now();
     let report = |m: String| bar.set_message(escape(&m).into_owned());
-    let work = snapshot::take(&ctx.backend, &r, &managed.info, tag, &cancel, &report);
+    let work = snapshot::take(&ctx.backend, &r, &managed.info, &lock, tag, &cancel, &report);
     match interruptible(&cancel, work).await? {
         Ok(_) => {
             bar.finish_with_message(format!(
@@ -177,6 +179,7 @@ pub async fn reset<B: ContainerBackend>(ctx: &Context<B>, args: ResetArgs) -> an
     if let Some(tag) = &args.tag {
         snapshot::validate_tag(tag)?;
     }
+    let _lock = snapshot::lock(&ctx.backend, &args.name, "reset", Duration::ZERO).await?;
     if let Some(t) = crate::tenant::record::find(&ctx.backend, &args.name).await? {
         return reset_tenant(ctx, &t, &args).await;
     }

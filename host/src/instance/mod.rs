@@ -1,6 +1,7 @@
 //! A database instance as dbarena presents it: its [`record`] (what it was created as)
 //! joined with what the container engine says now (state, ports, volumes).
 
+pub mod lock;
 pub mod naming;
 pub mod record;
 

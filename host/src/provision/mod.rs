@@ -15,6 +15,12 @@ use crate::resolve::ResolvedInstance;
 use crate::template::{self, Source};
 pub use undo::Journal;
 
+/// The instance's name is taken by another container (a user's choice, not a failure of
+/// the data it would start from).
+#[derive(Debug, thiserror::Error)]
+#[error("an instance or container named '{0}' already exists; choose another --name")]
+pub struct NameTaken(pub String);
+
 /// Choices of the create that are not part of the instance itself.
 #[derive(Clone, Copy, Default)]
 pub struct Choices<'a> {
@@ -110,11 +116,7 @@ async fn steps<B: ContainerBackend>(
 ) -> Result<Provisioned, Failure> {
     let record = &r.record;
     if backend.inspect_container(&record.name).await.is_ok() {
-        return Err(anyhow::anyhow!(
-            "an instance or container named '{}' already exists; choose another --name",
-            record.name
-        )
-        .into());
+        return Err(anyhow::Error::new(NameTaken(record.name.clone())).into());
     }
     cancel.check()?;
     if source.is_none() {

@@ -84,9 +84,7 @@ pub async fn create_and_start<B: ContainerBackend>(
             .collect();
         journal.intend_container(&def.name);
         let id = backend.create_container(&def).await.map_err(|e| match e {
-            BackendError::NameInUse(n) => {
-                anyhow::anyhow!("an instance or container named '{n}' already exists; choose another --name")
-            }
+            BackendError::NameInUse(n) => anyhow::Error::new(super::NameTaken(n)),
             e => anyhow::Error::new(e).context(format!("creating container {}", def.name)),
         })?;
         journal.made_container(&def.name, &id);

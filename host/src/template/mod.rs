@@ -13,6 +13,7 @@
 //! ([`template_options`]); an instance started from it gets its own credentials through the
 //! plugin's `apply-credentials` steps ([`apply`]) before the authenticated readiness check.
 
+pub mod seal;
 pub mod snapshot;
 pub mod warm;
 
@@ -56,14 +57,21 @@ pub struct Source {
 }
 
 impl Source {
-    /// The source recorded on a template or snapshot image, if its labels are complete.
-    pub fn of(image: &LabelledImage) -> Option<Source> {
-        let get = |k: &str| image.labels.get(k).cloned();
-        Some(Source {
+    /// The source recorded on a template or snapshot image: its labels must be complete,
+    /// and a sealed password ([`seal`]) must open with this user's key.
+    pub fn of(image: &LabelledImage) -> anyhow::Result<Source> {
+        let get = |k: &str| {
+            image
+                .labels
+                .get(k)
+                .cloned()
+                .context("the image's dbarena labels are incomplete")
+        };
+        Ok(Source {
             image: image.id.clone(),
             credentials: Credentials {
                 user: get(key::USER)?,
-                password: get(key::PASSWORD)?,
+                password: seal::open(&get(key::PASSWORD)?)?,
                 database: get(key::DATABASE)?,
             },
         })
@@ -112,7 +120,7 @@ pub async fn find<B: ContainerBackend>(backend: &B, key: &str) -> anyhow::Result
         .list_labelled_images(&[format!("{}={key}", key::TEMPLATE)])
         .await?;
     images.sort_by_key(|i| i.created);
-    Ok(images.iter().find_map(Source::of))
+    Ok(images.iter().find_map(|i| Source::of(i).ok()))
 }
 
 /// Every template image, for `images list` and `images prune`.

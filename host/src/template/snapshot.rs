@@ -5,6 +5,7 @@ use super::{Source, copy_into, data_labels, data_plan, key, stage};
 use crate::cancel::Cancel;
 use crate::container::{ContainerBackend, ContainerInfo, LabelledImage, State};
 use crate::instance::InstanceRecord;
+use crate::instance::lock::InstanceLock;
 use crate::output::escape;
 use crate::provision::ports::StartGate;
 use crate::provision::{self, Choices, Journal};
@@ -22,6 +23,44 @@ pub const DEFAULT_TAG: &str = "latest";
 /// `reset` without a tag returns to (initialising again from scratch would not run the
 /// scripts, which stay on the user's machine). Removed with the instance.
 pub const CREATED_TAG: &str = "created";
+
+/// How long `stop`, `start` and `destroy` wait for another command on the instance to
+/// finish (a snapshot or a reset fails at once instead: repeating one is the caller's call).
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a snapshot may keep its instance frozen for the copy (about 10 s per GB on
+/// the copy path), and how long the server's checkpoint may take before it.
+const FREEZE_LIMIT: Duration = Duration::from_secs(15 * 60);
+const QUIESCE_LIMIT: Duration = Duration::from_secs(120);
+
+/// Takes instance `name`'s lock for `operation` ([`crate::instance::lock`]) and thaws the
+/// container an earlier holder froze for a snapshot and never thawed (it was killed): a
+/// freeze is always undone, at the latest by the next command on the instance.
+pub async fn lock<B: ContainerBackend>(
+    backend: &B,
+    name: &str,
+    operation: &str,
+    wait: Duration,
+) -> anyhow::Result<InstanceLock> {
+    let lock = crate::instance::lock::acquire(name, operation, wait).await?;
+    if let Some(id) = lock.stale_freeze() {
+        match backend.inspect_container(id).await {
+            Ok(info) if info.state == State::Paused => {
+                crate::output::warn(format_args!(
+                    "{name} was left frozen by an interrupted snapshot; thawing it"
+                ));
+                backend
+                    .set_paused(id, false)
+                    .await
+                    .with_context(|| format!("thawing {name} (`docker unpause {name}`)"))?;
+            }
+            // Thawed by hand, or gone.
+            _ => {}
+        }
+        lock.note_frozen(None);
+    }
+    Ok(lock)
+}
 
 /// Checks a `--tag`: letters, digits, `.`, `_` and `-`, at most 64.
 pub fn validate_tag(tag: &str) -> anyhow::Result<()> {
@@ -86,13 +125,26 @@ pub async fn take<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
     info: &ContainerInfo,
+    lock: &InstanceLock,
     tag: &str,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> anyhow::Result<String> {
     validate_tag(tag)?;
     let plan = data_plan(r)?.with_context(|| format!("the {} plugin does not support snapshots", r.record.engine))?;
+    if info.state == State::Paused {
+        bail!(
+            "{} is paused (`docker unpause {}` first); a snapshot freezes it itself",
+            r.record.name,
+            r.record.name
+        );
+    }
     let running = info.state == State::Running;
+    let mut labels = data_labels(r, &r.record.credentials);
+    // The instance's own password does not travel with the image in plain text.
+    labels.insert(key::PASSWORD.into(), super::seal::seal(&r.record.credentials.password)?);
+    labels.insert(key::SNAPSHOT_OF.into(), r.record.name.clone());
+    labels.insert(key::SNAPSHOT_TAG.into(), tag.into());
     // After the plugin's quiesce steps (which flush what the server holds in memory) the
     // container is frozen (`docker pause`) for the copy: the files are then exactly what a
     // power cut would leave, which every engine recovers from, while the port and the
@@ -101,7 +153,14 @@ pub async fn take<B: ContainerBackend>(
     // The staging container is made while the server checkpoints.
     let quiesce = async {
         if running {
-            crate::steps::run(backend, &info.id, &plan.quiesce, progress).await?;
+            let steps = crate::steps::run(backend, &info.id, &plan.quiesce, progress);
+            tokio::select! {
+                done = tokio::time::timeout(QUIESCE_LIMIT, steps) => done.map_err(|_| {
+                    anyhow::anyhow!("the server's checkpoint did not finish in {} s", QUIESCE_LIMIT.as_secs())
+                })??,
+                _ = cancel.cancelled() => return Err(crate::cancel::Cancelled.into()),
+            }
+            lock.note_frozen(Some(&info.id));
             backend.set_paused(&info.id, true).await?;
         }
         anyhow::Ok(())
@@ -112,24 +171,33 @@ pub async fn take<B: ContainerBackend>(
         (quiesced, staged) => {
             if quiesced.is_ok() && running {
                 backend.set_paused(&info.id, false).await?;
+                lock.note_frozen(None);
             }
             journal.undo(backend).await;
             return Err(quiesced.err().or(staged.err()).expect("one of them failed"));
         }
     };
-    let mut labels = data_labels(r, &r.record.credentials);
-    labels.insert(key::SNAPSHOT_OF.into(), r.record.name.clone());
-    labels.insert(key::SNAPSHOT_TAG.into(), tag.into());
     progress("copying the data".into());
-    // Interrupts are honoured once the instance is thawed, not in the middle of the copy.
-    let copied = copy_into(backend, &info.id, &staged, &plan.paths, &Cancel::default()).await;
+    // The freeze is bounded: an interrupt or the time limit ends the copy (the staging
+    // container is discarded) and the instance is thawed right below.
+    let uninterrupted = Cancel::default();
+    let copied = tokio::select! {
+        copied = tokio::time::timeout(FREEZE_LIMIT, copy_into(backend, &info.id, &staged, &plan.paths, &uninterrupted)) => {
+            copied.unwrap_or_else(|_| Err(anyhow::anyhow!(
+                "copying the data took longer than {} s; {} was thawed and no snapshot taken",
+                FREEZE_LIMIT.as_secs(),
+                r.record.name
+            )))
+        }
+        _ = cancel.cancelled() => Err(crate::cancel::Cancelled.into()),
+    };
     // The copy is the snapshot: the instance runs on while it is committed.
     let thaw = async {
         if running {
-            backend.set_paused(&info.id, false).await
-        } else {
-            Ok(())
+            backend.set_paused(&info.id, false).await?;
+            lock.note_frozen(None);
         }
+        crate::container::Result::Ok(())
     };
     let commit = async {
         copied?;
@@ -182,15 +250,22 @@ pub async fn reset_source<B: ContainerBackend>(
         })?;
         return Source::of(&image)
             .map(Some)
-            .context("the snapshot's labels are incomplete");
+            .with_context(|| format!("snapshot {}:{}", record.name, escape(tag)));
     }
     let Some(origin) = info.labels.get(key::ORIGIN) else {
         let created = find(backend, &record.name, CREATED_TAG).await?;
-        return Ok(created.as_ref().and_then(Source::of));
+        return created
+            .as_ref()
+            .map(|i| Source::of(i).with_context(|| format!("snapshot {}:{CREATED_TAG}", record.name)))
+            .transpose();
     };
     let images = backend.list_labelled_images(&[key::USER.to_string()]).await?;
-    match images.iter().find(|i| &i.id == origin).and_then(Source::of) {
-        Some(source) => Ok(Some(source)),
+    match images.iter().find(|i| &i.id == origin).map(Source::of) {
+        Some(source) => {
+            Ok(Some(source.with_context(|| {
+                format!("the image {} was created from", record.name)
+            })?))
+        }
         None => {
             crate::output::warn(format_args!(
                 "{}: the template it was created from is gone; initialising it from scratch",
@@ -379,6 +454,7 @@ pub async fn clone_source<B: ContainerBackend>(
     backend: &B,
     source: &ResolvedInstance<'_>,
     info: &ContainerInfo,
+    lock: &InstanceLock,
     tag: Option<&str>,
     wanted: &InstanceRecord,
     cancel: &Cancel,
@@ -402,7 +478,7 @@ pub async fn clone_source<B: ContainerBackend>(
             .await?
             .with_context(|| format!("--from: {} has no snapshot '{}'", have.name, escape(tag)))?,
         None => {
-            let id = take(backend, source, info, DEFAULT_TAG, cancel, progress).await?;
+            let id = take(backend, source, info, lock, DEFAULT_TAG, cancel, progress).await?;
             list(backend, Some(&have.name))
                 .await?
                 .into_iter()
@@ -410,19 +486,53 @@ pub async fn clone_source<B: ContainerBackend>(
                 .context("the snapshot just taken is gone")?
         }
     };
-    Source::of(&image).context("the snapshot's labels are incomplete")
+    Source::of(&image).with_context(|| format!("--from {}", have.name))
 }
 
 /// How long the helper that refills a persistent volume may take to start.
 const HELPER_LIFETIME_SECS: &str = "3600";
 /// Where the helper mounts the instance's volume `i`: `/dbarena-reset/i`.
 const HELPER_MOUNT: &str = "/dbarena-reset";
-/// The helper's script, over pairs `SOURCE TARGET`: empties each target volume and, with
-/// `COPY=1`, copies the source directory into it with owners and modes (`cp -a`).
+/// Inside each volume during a refill: the data it held before, until the new data is in
+/// place and the reset is not interrupted.
+const BEFORE_RESET: &str = ".dbarena-before-reset";
+/// The helper's script: `$MODE` over pairs `SOURCE TARGET`. `swap` moves each target
+/// volume's contents aside into `BEFORE_RESET` (renames within the volume: no copy) and,
+/// with `COPY=1`, copies the source directory in with owners and modes (`cp -a`);
+/// `restore` puts the contents moved aside back; `drop` removes them.
 const REFILL_SCRIPT: &str = r#"set -e
+keep=.dbarena-before-reset
+if [ "$MODE" = swap ]; then
+  n=0
+  for p in "$@"; do
+    n=$((n + 1))
+    if [ $((n % 2)) = 0 ] && [ -e "$p/$keep" ]; then
+      echo "$p/$keep exists: an earlier reset did not finish; move its contents back or remove it" >&2
+      exit 3
+    fi
+  done
+fi
 while [ "$#" -gt 1 ]; do
-  find "$2" -mindepth 1 -delete
-  if [ "$COPY" = 1 ]; then cp -a "$1/." "$2/"; fi
+  old="$2/$keep"
+  case "$MODE" in
+  swap)
+    mkdir "$old"
+    for f in "$2"/* "$2"/.[!.]* "$2"/..?*; do
+      [ -e "$f" ] || [ -L "$f" ] || continue
+      [ "$f" = "$old" ] || mv "$f" "$old/"
+    done
+    if [ "$COPY" = 1 ]; then cp -a "$1/." "$2/"; fi ;;
+  restore)
+    if [ -d "$old" ]; then
+      find "$2" -mindepth 1 -maxdepth 1 ! -name "$keep" -exec rm -rf {} +
+      for f in "$old"/* "$old"/.[!.]* "$old"/..?*; do
+        [ -e "$f" ] || [ -L "$f" ] || continue
+        mv "$f" "$2/"
+      done
+      rmdir "$old"
+    fi ;;
+  drop) rm -rf "$old" ;;
+  esac
   shift 2
 done"#;
 
@@ -430,9 +540,10 @@ done"#;
 /// volume names) is stopped, its volumes' contents are replaced by `source`'s data (or
 /// emptied when there is none, so the engine initialises again), and it is started,
 /// given its credentials and proven ready. The refill runs in a helper container of the
-/// source image whose data paths Docker fills from the image; it is not interrupted
-/// once begun (a half-replaced volume would be neither state), and the instance is
-/// started again even after an interrupt.
+/// source image whose data paths Docker fills from the image. The volume's old contents
+/// are moved aside first (renames, no copy) and only dropped once the new data is in
+/// place: a refill that fails, or is interrupted, puts them back and the instance starts
+/// again with its own data.
 pub async fn reset_volume<B: ContainerBackend>(
     backend: &B,
     r: &ResolvedInstance<'_>,
@@ -457,29 +568,54 @@ pub async fn reset_volume<B: ContainerBackend>(
     // Cleanly: should the refill fail, the data left is the server's own, intact.
     backend.stop_container(&info.id, super::STOP_TIMEOUT).await?;
     progress("replacing the volume's data".into());
-    let refilled = refill(backend, r, source, journal).await;
+    let refilled = refill(backend, r, source, journal, cancel).await;
     let left = journal.undo(backend).await;
     if !left.is_empty() {
         crate::output::warn(format_args!("could not remove {}", left.join(", ")));
     }
-    if let Err(e) = refilled {
-        return Err(e.context(format!(
-            "{} is stopped; its volume may hold part of the snapshot: run the reset again, or destroy it",
-            r.record.name
-        )));
-    }
+    let kept_old = match refilled {
+        Ok(Refill::Replaced) => false,
+        Ok(Refill::PutBack) => true,
+        Err(e) => {
+            return Err(e.context(format!(
+                "{} is stopped; its volume may hold part of the snapshot: run the reset again, or destroy it",
+                r.record.name
+            )));
+        }
+    };
     progress("starting".into());
     let since = chrono::Utc::now().timestamp();
     backend.start_container(&info.id).await.map_err(|e| {
-        anyhow::Error::new(e).context(format!("{} holds the snapshot's data but did not start", r.record.name))
+        let held = if kept_old {
+            "its own data"
+        } else {
+            "the snapshot's data"
+        };
+        anyhow::Error::new(e).context(format!("{} holds {held} but did not start", r.record.name))
     })?;
-    if let Some(source) = source {
+    if let Some(source) = source.filter(|_| !kept_old) {
         // Even when interrupted: the data must not keep accepting the source's credentials.
         super::apply(backend, r, &info.id, &source.credentials, &Cancel::default(), progress).await?;
     }
     let now = backend.inspect_container(&info.id).await?;
-    let proof = provision::wait_ready(backend, r, &now, Some(since), cancel, progress).await?;
+    // Past the refill an interrupt no longer undoes anything: the instance is made ready,
+    // with its own data (then the interrupt is reported) or the snapshot's (the reset is done).
+    let proof = provision::wait_ready(backend, r, &now, Some(since), &Cancel::default(), progress).await?;
+    if kept_old {
+        return Err(anyhow::Error::new(crate::cancel::Cancelled).context(format!(
+            "{} was put back with its own data and is running",
+            r.record.name
+        )));
+    }
     Ok(provision::Provisioned { info: now, proof })
+}
+
+/// What a refill left in the volumes.
+enum Refill {
+    /// The source's data (or nothing, to initialise again).
+    Replaced,
+    /// The data they held before: the reset was interrupted.
+    PutBack,
 }
 
 /// Runs the helper that replaces the contents of `r`'s volumes by `source`'s data paths.
@@ -488,7 +624,8 @@ async fn refill<B: ContainerBackend>(
     r: &ResolvedInstance<'_>,
     source: Option<&Source>,
     journal: &Journal,
-) -> anyhow::Result<()> {
+    cancel: &Cancel,
+) -> anyhow::Result<Refill> {
     let paths = &r.spec.data_paths;
     let name = format!("{}-refill-{:08x}", r.record.name, rand::random::<u32>());
     let def = crate::container::ContainerDef {
@@ -509,28 +646,61 @@ async fn refill<B: ContainerBackend>(
     let id = backend.create_container(&def).await?;
     journal.made_container(&name, &id);
     backend.start_container(&id).await?;
-    let mut cmd: Vec<String> = vec!["sh".into(), "-c".into(), REFILL_SCRIPT.into(), "sh".into()];
+    let mut pairs: Vec<String> = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        cmd.push(path.clone());
-        cmd.push(format!("{HELPER_MOUNT}/{i}"));
+        pairs.push(path.clone());
+        pairs.push(format!("{HELPER_MOUNT}/{i}"));
     }
-    let env = [("COPY".to_string(), if source.is_some() { "1" } else { "0" }.to_string())];
-    let out = backend
-        .exec(
-            &id,
-            &crate::container::ExecRequest {
-                cmd: &cmd,
-                env: &env,
-                stdin: None,
-            },
-        )
-        .await?;
-    if out.exit_code != 0 {
-        bail!(
-            "replacing the volume's data failed (exit code {}): {}",
-            out.exit_code,
-            escape(out.output.trim())
-        );
+    let copy = if source.is_some() { "1" } else { "0" };
+    let (id, pairs) = (&id, &pairs);
+    let run = |mode: &'static str| async move {
+        let mut cmd: Vec<String> = vec!["sh".into(), "-c".into(), REFILL_SCRIPT.into(), "sh".into()];
+        cmd.extend(pairs.iter().cloned());
+        let env = [
+            ("MODE".to_string(), mode.to_string()),
+            ("COPY".to_string(), copy.to_string()),
+        ];
+        let request = crate::container::ExecRequest {
+            cmd: &cmd,
+            env: &env,
+            stdin: None,
+        };
+        let out = backend.exec(id, &request).await?;
+        if out.exit_code != 0 {
+            let what = format!(
+                "{mode} of the volume's data failed (exit code {}): {}",
+                out.exit_code,
+                escape(out.output.trim())
+            );
+            return Ok(Err((out.exit_code, what)));
+        }
+        anyhow::Ok(Ok(()))
+    };
+    // Not interrupted part-way: a half-moved volume would be neither state.
+    let swapped = match run("swap").await {
+        // Nothing was moved: the volume is as it was.
+        Ok(Err((3, what))) => bail!(what),
+        Ok(Err((_, what))) => Err(anyhow::anyhow!(what)),
+        Ok(Ok(())) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let run = |mode| async move { run(mode).await?.map_err(|(_, what)| anyhow::anyhow!(what)) };
+    if swapped.is_err() || cancel.is_cancelled() {
+        let restored = run("restore").await;
+        return match (swapped, restored) {
+            (Ok(()), Ok(())) => Ok(Refill::PutBack),
+            (Err(e), Ok(())) => Err(e.context(format!("{}'s own data was put back", r.record.name))),
+            (_, Err(e)) => Err(e.context(format!(
+                "{}'s data from before the reset is in {BEFORE_RESET} inside its volume",
+                r.record.name
+            ))),
+        };
     }
-    Ok(())
+    if let Err(e) = run("drop").await {
+        crate::output::warn(format_args!(
+            "{}: the data from before the reset is left in {BEFORE_RESET} inside its volume: {e:#}",
+            r.record.name
+        ));
+    }
+    Ok(Refill::Replaced)
 }

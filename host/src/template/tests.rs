@@ -191,6 +191,80 @@ async fn a_template_is_found_by_its_key_and_a_broken_one_is_discarded_for_a_cold
 }
 
 #[tokio::test]
+async fn a_users_mistake_or_a_failure_a_cold_start_shares_never_discards_the_template() {
+    let config = Config::default();
+    let fake = backend();
+    let port = fake_redis("").await;
+    let mut req = request(InstanceArgs::default());
+    req.port = Some(port);
+    let resolver = Resolver::new(&config, registry());
+    let r = resolver.instance(&req, "warm2", None).unwrap();
+    let plan = data_plan(&r).unwrap().unwrap();
+    let key = template_key(&fake, &r, &plan).await.unwrap().unwrap();
+    let holder = fake
+        .create_container(&ContainerDef {
+            name: "holder".into(),
+            image: REDIS_IMAGE.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut labels = data_labels(&r, &r.record.credentials);
+    labels.insert(key::TEMPLATE.into(), key.clone());
+    let template = fake.commit_container(&holder, &labels).await.unwrap();
+    fake.remove_container(&holder).await.unwrap();
+    let warm = warm::WarmChoice {
+        from: None,
+        cold: false,
+        adopting: false,
+    };
+    let attempt = || async {
+        let journal = Journal::new();
+        let done = warm::provision(
+            &fake,
+            &resolver,
+            &req,
+            &r,
+            &warm,
+            Choices::default(),
+            &journal,
+            &Cancel::default(),
+            &|_| {},
+        )
+        .await;
+        journal.undo(&fake).await;
+        done
+    };
+    // The name is taken (or the port, or the engine is gone): no cold try, template kept.
+    for failure in [
+        BackendError::NameInUse("warm2".into()),
+        BackendError::PortInUse {
+            port: Some(port),
+            message: "address already in use".into(),
+        },
+        BackendError::Unavailable("connection refused".into()),
+    ] {
+        let creates = fake.calls_of(Op::CreateContainer).len();
+        fake.fail_next(Op::CreateContainer, 1, failure);
+        attempt().await.unwrap_err();
+        assert_eq!(fake.calls_of(Op::CreateContainer).len(), creates + 1, "no cold retry");
+        assert_eq!(
+            find(&fake, &key).await.unwrap().unwrap().image,
+            template,
+            "template kept"
+        );
+    }
+    // Warm and cold both fail alike: the template was not the cause and stays.
+    fake.fail_next(Op::StartContainer, 2, BackendError::Other("exec format error".into()));
+    attempt().await.unwrap_err();
+    assert_eq!(
+        find(&fake, &key).await.unwrap().unwrap().image,
+        template,
+        "template kept"
+    );
+}
+
+#[tokio::test]
 async fn a_failed_reset_gives_the_old_container_its_name_back_and_starts_it() {
     let config = Config::default();
     let fake = backend();
@@ -343,9 +417,17 @@ async fn a_reset_is_refused_for_persistent_instances_and_snapshots_freeze_and_th
     let r = Resolver::new(&config, registry()).existing(&record, None).unwrap();
     let info = fake.inspect_container("snap").await.unwrap();
     fake.push_exec(&["redis-cli", "--no-auth-warning", "SAVE"], 0, "OK\n");
-    let image = snapshot::take(&fake, &r, &info, "t1", &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let image = snapshot::take(
+        &fake,
+        &r,
+        &info,
+        &crate::instance::lock::for_tests(),
+        "t1",
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(
         fake.calls_of(Op::Exec).len(),
         1,
@@ -356,27 +438,51 @@ async fn a_reset_is_refused_for_persistent_instances_and_snapshots_freeze_and_th
     let found = snapshot::find(&fake, "snap", "t1").await.unwrap().unwrap();
     assert_eq!(found.id, image);
     // Taken again under the same tag: the older one is replaced.
-    let again = snapshot::take(&fake, &r, &info, "t1", &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let again = snapshot::take(
+        &fake,
+        &r,
+        &info,
+        &crate::instance::lock::for_tests(),
+        "t1",
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(snapshot::list(&fake, Some("snap")).await.unwrap().len(), 1);
     assert_eq!(snapshot::find(&fake, "snap", "t1").await.unwrap().unwrap().id, again);
     // A staging container that cannot be made (while the server checkpoints), or a commit
     // that fails: the instance is thawed, nothing is left, the tag's snapshot stays.
     for op in [Op::CreateContainer, Op::CommitContainer] {
         fake.fail_next(op, 1, BackendError::Other("disk full".into()));
-        let err = snapshot::take(&fake, &r, &info, "t1", &Cancel::default(), &|_| {})
-            .await
-            .unwrap_err();
+        let err = snapshot::take(
+            &fake,
+            &r,
+            &info,
+            &crate::instance::lock::for_tests(),
+            "t1",
+            &Cancel::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
         assert!(format!("{err:#}").contains("disk full"), "{err:#}");
         assert_eq!(fake.inspect_container("snap").await.unwrap().state, State::Running);
         assert_eq!(fake.containers().len(), 1, "no staging container left");
         assert_eq!(snapshot::find(&fake, "snap", "t1").await.unwrap().unwrap().id, again);
     }
     assert!(
-        snapshot::take(&fake, &r, &info, "bad tag", &Cancel::default(), &|_| {})
-            .await
-            .is_err()
+        snapshot::take(
+            &fake,
+            &r,
+            &info,
+            &crate::instance::lock::for_tests(),
+            "bad tag",
+            &Cancel::default(),
+            &|_| {}
+        )
+        .await
+        .is_err()
     );
 
     let mut persistent = Resolver::new(&config, registry()).existing(&record, None).unwrap();

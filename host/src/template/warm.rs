@@ -19,9 +19,9 @@ pub struct WarmChoice {
     pub adopting: bool,
 }
 
-/// Provisions `r` from its template when one exists (falling back to a cold start, and
-/// discarding the template, when starting from it fails); otherwise cold, making the
-/// template at the same time.
+/// Provisions `r` from its template when one exists (falling back to a cold start when
+/// starting from it fails, and discarding the template only when the cold start works);
+/// otherwise cold, making the template at the same time.
 #[allow(clippy::too_many_arguments)]
 pub async fn provision<B: ContainerBackend>(
     backend: &B,
@@ -80,16 +80,26 @@ pub async fn provision<B: ContainerBackend>(
         .await
         {
             Ok(done) => return Ok(done),
-            Err(e) if cancel.is_cancelled() => return Err(e),
+            Err(e) if cancel.is_cancelled() || not_the_templates(&e) => return Err(e),
             Err(e) => {
                 warn(format_args!(
-                    "{}: starting from template {} failed; discarding it and starting cold: {}",
+                    "{}: starting from template {} failed; starting cold: {}",
                     r.record.name,
                     short(&source.image),
                     escape(&format!("{e:#}"))
                 ));
-                discard(backend, &source).await;
-                return cold().await;
+                // Only a cold start that works where the template failed proves the
+                // template wrong: a user's mistake or a busy machine never discards it.
+                let done = cold().await;
+                if done.is_ok() {
+                    warn(format_args!(
+                        "{}: the cold start worked; discarding template {}",
+                        r.record.name,
+                        short(&source.image)
+                    ));
+                    discard(backend, &source).await;
+                }
+                return done;
             }
         }
     }
@@ -128,6 +138,21 @@ pub async fn provision<B: ContainerBackend>(
         ));
     }
     done
+}
+
+/// Failures a cold start would meet alike (a taken port or name, an engine that is gone,
+/// an interrupt): returned as they are, without a second try from scratch.
+fn not_the_templates(e: &anyhow::Error) -> bool {
+    use crate::container::BackendError as B;
+    e.chain().any(|c| {
+        c.is::<provision::ports::PortTaken>()
+            || c.is::<provision::NameTaken>()
+            || c.is::<crate::cancel::Cancelled>()
+            || matches!(
+                c.downcast_ref::<B>(),
+                Some(B::PortInUse { .. } | B::NameInUse(_) | B::Unavailable(_) | B::PermissionDenied(_))
+            )
+    })
 }
 
 /// Removes a template that did not work (one in use by a container stays until pruned).
