@@ -1062,3 +1062,69 @@ fn a_mariadb_tenant_has_no_global_privilege_and_no_way_out_of_its_database() {
     let _ = b_sleeper.kill();
     let _ = b_sleeper.wait();
 }
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Instances and tenants share one namespace (`url`, `env` and `destroy` take either): a
+/// tenant may not take an instance's name, its own server's included, nor an instance a
+/// tenant's; the error names the name and nothing is left (issue #20).
+#[test]
+fn tenants_and_instances_share_one_namespace() {
+    if !docker_available("tenants_and_instances_share_one_namespace") {
+        return;
+    }
+    let records = Cleanup::default();
+    let arena = arena();
+    let pid = std::process::id();
+    // A server name that is also a valid tenant name.
+    let server = format!("nss_{pid}");
+    arena.track(&server);
+    arena.track(&format!("{server}-pooler"));
+    records.volume(&format!("dbarena-tenant-{server}"));
+    let shared = |name: &str| {
+        vec![
+            "create".to_string(),
+            "redis".into(),
+            "--shared".into(),
+            "--server".into(),
+            server.clone(),
+            "--name".into(),
+            name.to_string(),
+        ]
+    };
+    let fails = |v: Vec<String>| arena.fails(&strs(&v));
+    // Its own server's name, when the server is made by this very create...
+    let err = fails(shared(&server));
+    assert!(err.contains(&format!("'{server}' is the name of an instance")), "{err}");
+    assert!(!volume_exists(&format!("dbarena-tenant-{server}")));
+    // ...and when it runs already.
+    let tenant = tenant_name("nst", 0);
+    records.volume(&format!("dbarena-tenant-{tenant}"));
+    arena.ok(&strs(&shared(&tenant)));
+    let err = fails(shared(&server));
+    assert!(err.contains(&format!("'{server}' is the name of an instance")), "{err}");
+    assert!(!volume_exists(&format!("dbarena-tenant-{server}")));
+    assert!(
+        container_exists(&server),
+        "the refused create leaves the running server alone"
+    );
+    // Another instance's name.
+    let instance = format!("nsi_{pid}");
+    arena.track(&instance);
+    arena.ok(&["create", "redis", "--name", &instance]);
+    let err = fails(shared(&instance));
+    assert!(
+        err.contains(&format!("'{instance}' is the name of an instance")),
+        "{err}"
+    );
+    assert!(!volume_exists(&format!("dbarena-tenant-{instance}")));
+    // An instance may not take a tenant's name.
+    let err = arena.fails(&["create", "redis", "--name", &tenant]);
+    assert!(err.contains(&format!("'{tenant}' is the name of a tenant")), "{err}");
+    assert!(!container_exists(&tenant));
+    // The tenant is still the tenant.
+    let v = arena.json(&["inspect", &tenant, "--json"]);
+    assert_eq!(v["kind"], "tenant", "{v}");
+}

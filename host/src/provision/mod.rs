@@ -116,6 +116,7 @@ async fn steps<B: ContainerBackend>(
         )
         .into());
     }
+    crate::tenant::refuse_tenant_name(backend, &record.name).await?;
     cancel.check()?;
     if source.is_none() {
         pull::ensure_image(backend, &record.image, progress).await?;
