@@ -431,3 +431,55 @@ async fn ready<B: ContainerBackend>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::{CompanionSpec, ContainerSpec, Credentials, Readiness};
+
+    fn companion(ini: &str) -> CompanionSpec {
+        CompanionSpec {
+            spec: ContainerSpec {
+                image: "pgbouncer".into(),
+                env: Vec::new(),
+                entrypoint: None,
+                cmd: vec!["pgbouncer".into(), "/etc/pgbouncer/pgbouncer.ini".into()],
+                data_paths: Vec::new(),
+                tmpfs: Vec::new(),
+                memory_limit_bytes: None,
+                ports: vec![6432],
+                credentials: Credentials {
+                    user: "postgres".into(),
+                    password: "pw".into(),
+                    database: "postgres".into(),
+                },
+                readiness: Readiness {
+                    probes: Vec::new(),
+                    startup_timeout_secs: 30,
+                },
+            },
+            files: vec![("/etc/pgbouncer/pgbouncer.ini".into(), ini.as_bytes().to_vec())],
+            reload: Vec::new(),
+        }
+    }
+
+    /// A pooler whose files differ from what the plugin writes now (an older dbarena's,
+    /// whose lookup ran as the superuser) is told apart, and so made again.
+    #[test]
+    fn the_config_digest_follows_the_files_and_the_command() {
+        let old = companion("auth_user = postgres\n");
+        let new = companion("* = host=h auth_user=dbarena_pooler\n");
+        assert_eq!(config_digest(&new), config_digest(&new.clone()));
+        assert_ne!(config_digest(&old), config_digest(&new));
+        let mut other_cmd = new.clone();
+        other_cmd.spec.cmd.push("-v".into());
+        assert_ne!(config_digest(&other_cmd), config_digest(&new));
+        // Lengths are part of it: moving bytes between a path and its content changes it.
+        let mut a = companion("xy");
+        a.files[0].0 = "p".into();
+        let mut b = companion("y");
+        b.files[0].0 = "px".into();
+        assert_ne!(config_digest(&a), config_digest(&b));
+        assert_eq!(config_digest(&new).len(), 64);
+    }
+}
