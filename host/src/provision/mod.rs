@@ -118,6 +118,7 @@ async fn steps<B: ContainerBackend>(
     if backend.inspect_container(&record.name).await.is_ok() {
         return Err(anyhow::Error::new(NameTaken(record.name.clone())).into());
     }
+    crate::tenant::refuse_tenant_name(backend, &record.name).await?;
     cancel.check()?;
     if source.is_none() {
         pull::ensure_image(backend, &record.image, progress).await?;

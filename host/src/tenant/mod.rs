@@ -33,6 +33,28 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Instances and tenants share one namespace (`url`, `env`, `destroy` take either): an
+/// instance may not take a tenant's name.
+pub async fn refuse_tenant_name<B: crate::container::ContainerBackend>(backend: &B, name: &str) -> anyhow::Result<()> {
+    if record::find(backend, name).await?.is_some() {
+        anyhow::bail!("'{name}' is the name of a tenant; instances and tenants share names, choose another --name");
+    }
+    Ok(())
+}
+
+/// A tenant may not take an instance's (or any container's) name, its own server's included.
+pub async fn refuse_instance_name<B: crate::container::ContainerBackend>(
+    backend: &B,
+    name: &str,
+) -> anyhow::Result<()> {
+    if backend.inspect_container(name).await.is_ok() {
+        anyhow::bail!(
+            "'{name}' is the name of an instance or container; instances and tenants share names, choose another --name"
+        );
+    }
+    Ok(())
+}
+
 /// A fresh tenant name like `t_k3v9q2xa` (36^8 names: collisions are negligible, and the
 /// server refuses one anyway).
 pub fn generate_name() -> String {

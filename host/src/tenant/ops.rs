@@ -61,6 +61,7 @@ pub async fn create<B: ContainerBackend>(
     if record::find(&ctx.backend, &name).await?.is_some() {
         bail!("a tenant named '{name}' already exists; choose another --name");
     }
+    super::refuse_instance_name(&ctx.backend, &name).await?;
     let resolver = ctx.resolver()?;
     let (shared, plugin) = server::ensure(ctx, &resolver, engine_ref, choice, journal, cancel, progress).await?;
     let tenant = TenantRecord {
@@ -83,6 +84,9 @@ pub async fn create<B: ContainerBackend>(
     ctx.backend
         .create_volume(&volume_name(&name), &tenant.labels(journal.owner()))
         .await?;
+    // Looked at again once the record (this tenant's claim on the name) exists: an instance
+    // of this name made meanwhile wins, and the record goes with the journal's undo.
+    super::refuse_instance_name(&ctx.backend, &name).await?;
     let made = crate::steps::run(&ctx.backend, &shared.server.info.id, &create, progress).await;
     if let Err(e) = made {
         // A tenant of this name made by another process makes CREATE ROLE fail; its record

@@ -22,6 +22,27 @@ use std::time::{Duration, Instant};
 const POOLER_OF: &str = "io.dbarena.pooler-of";
 const POOLER_UPSTREAM: &str = "io.dbarena.pooler.upstream";
 const POOL_MODE: &str = "io.dbarena.pooler.pool-mode";
+/// A digest of the pooler's files and command: a pooler written otherwise (by an older
+/// dbarena, whose PgBouncer ran its lookup as the superuser) is made again.
+const POOLER_CONFIG: &str = "io.dbarena.pooler.config";
+
+/// What [`POOLER_CONFIG`] holds for `companion`.
+fn config_digest(companion: &crate::plugin::bindings::CompanionSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    for arg in &companion.spec.cmd {
+        part(arg.as_bytes());
+    }
+    for (path, content) in &companion.files {
+        part(path.as_bytes());
+        part(content);
+    }
+    hex::encode(h.finalize())
+}
 
 /// What the pooler is asked to be.
 #[derive(Debug, Clone, Default)]
@@ -216,10 +237,11 @@ async fn pooler<B: ContainerBackend>(
     let known_ip = server.info.ip_address.clone();
     let server_ip = known_ip.clone().unwrap_or_else(|| "127.0.0.1".into());
     let existing = pooler_of(&ctx.backend, &server.record.name).await;
-    let pool_mode = choice
-        .pool_mode
-        .clone()
-        .or_else(|| existing.as_ref().and_then(|p| p.labels.get(POOL_MODE).cloned()))
+    // An existing pooler keeps its mode (see the warning below), also when it is made again.
+    let pool_mode = existing
+        .as_ref()
+        .and_then(|p| p.labels.get(POOL_MODE).cloned())
+        .or_else(|| choice.pool_mode.clone())
         .unwrap_or_else(|| "session".into());
     let request = PoolerRequest {
         server_host: server_ip.clone(),
@@ -238,10 +260,12 @@ async fn pooler<B: ContainerBackend>(
         );
     }
     let image = pooler_image(resolver, plugin.id(), &companion.spec.image, choice.image.as_deref())?;
+    let digest = config_digest(&companion);
     let name = pooler_name(&server.record.name);
     let mut keep_port = None;
     if let Some(p) = &existing {
-        let current = p.labels.get(POOLER_UPSTREAM).map(String::as_str) == Some(server_ip.as_str());
+        let current = p.labels.get(POOLER_UPSTREAM).map(String::as_str) == Some(server_ip.as_str())
+            && p.labels.get(POOLER_CONFIG) == Some(&digest);
         if let Some(mode) = &choice.pool_mode
             && p.labels.get(POOL_MODE) != Some(mode)
         {
@@ -262,13 +286,18 @@ async fn pooler<B: ContainerBackend>(
                 .map(Some);
         }
         keep_port = p.ports.first().map(|x| x.host_port);
-        ctx.backend.remove_container(&p.id).await?;
+        // Another process re-making it may have removed it first.
+        match ctx.backend.remove_container(&p.id).await {
+            Ok(()) | Err(BackendError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     provision::pull::ensure_image(&ctx.backend, &image, progress).await?;
     let mut labels: BTreeMap<String, String> = BTreeMap::from([
         (POOLER_OF.to_string(), server.record.name.clone()),
         (POOLER_UPSTREAM.to_string(), server_ip),
         (POOL_MODE.to_string(), pool_mode),
+        (POOLER_CONFIG.to_string(), digest),
     ]);
     labels.insert("io.dbarena.owner".into(), journal.owner().to_string());
     let def = ContainerDef {
@@ -400,5 +429,57 @@ async fn ready<B: ContainerBackend>(
             let tail = provision::last_log_lines(&ctx.backend, &info.id, 20).await;
             Err(anyhow::anyhow!("pooler {}: {e}{tail}", info.name))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::{CompanionSpec, ContainerSpec, Credentials, Readiness};
+
+    fn companion(ini: &str) -> CompanionSpec {
+        CompanionSpec {
+            spec: ContainerSpec {
+                image: "pgbouncer".into(),
+                env: Vec::new(),
+                entrypoint: None,
+                cmd: vec!["pgbouncer".into(), "/etc/pgbouncer/pgbouncer.ini".into()],
+                data_paths: Vec::new(),
+                tmpfs: Vec::new(),
+                memory_limit_bytes: None,
+                ports: vec![6432],
+                credentials: Credentials {
+                    user: "postgres".into(),
+                    password: "pw".into(),
+                    database: "postgres".into(),
+                },
+                readiness: Readiness {
+                    probes: Vec::new(),
+                    startup_timeout_secs: 30,
+                },
+            },
+            files: vec![("/etc/pgbouncer/pgbouncer.ini".into(), ini.as_bytes().to_vec())],
+            reload: Vec::new(),
+        }
+    }
+
+    /// A pooler whose files differ from what the plugin writes now (an older dbarena's,
+    /// whose lookup ran as the superuser) is told apart, and so made again.
+    #[test]
+    fn the_config_digest_follows_the_files_and_the_command() {
+        let old = companion("auth_user = postgres\n");
+        let new = companion("* = host=h auth_user=dbarena_pooler\n");
+        assert_eq!(config_digest(&new), config_digest(&new.clone()));
+        assert_ne!(config_digest(&old), config_digest(&new));
+        let mut other_cmd = new.clone();
+        other_cmd.spec.cmd.push("-v".into());
+        assert_ne!(config_digest(&other_cmd), config_digest(&new));
+        // Lengths are part of it: moving bytes between a path and its content changes it.
+        let mut a = companion("xy");
+        a.files[0].0 = "p".into();
+        let mut b = companion("y");
+        b.files[0].0 = "px".into();
+        assert_ne!(config_digest(&a), config_digest(&b));
+        assert_eq!(config_digest(&new).len(), 64);
     }
 }

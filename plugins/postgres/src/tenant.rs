@@ -3,13 +3,22 @@
 //! and a PgBouncer companion in front.
 //!
 //! Isolation: the tenant's role owns only its database, CONNECT is revoked from PUBLIC on
-//! it (and on the `postgres` maintenance database), and the role has a connection limit.
-//! Every name and password reaches SQL as a quoted identifier or literal.
+//! it (and on the maintenance database and `template1`), and the role has a connection
+//! limit. Every name and password reaches SQL as a quoted identifier or literal.
 //!
 //! The pooler authenticates tenants with `auth_query` (PgBouncer asks the server for the
-//! role's SCRAM secret as the admin user), so its files never change as tenants come and
-//! go: no reload or restart per tenant, and no race between processes rewriting a user
-//! list. `[databases] *` routes every database name to the server.
+//! role's SCRAM secret), so its files never change as tenants come and go: no reload or
+//! restart per tenant, and no race between processes rewriting a user list.
+//! `[databases] *` routes every database name to the server.
+//!
+//! PgBouncer before 1.19 has no `auth_dbname`: the lookup runs *in the database the client
+//! asked for*, which a tenant owns and can shape (`ALTER DATABASE … SET search_path`,
+//! functions and operators in its schemas). So the lookup never runs as a privileged role:
+//! it runs as [`POOLER_ROLE`], a login with no attributes that may only connect to tenant
+//! databases and read `pg_authid`'s lookup columns there; its own `search_path` setting
+//! (which overrides a database's) is `pg_catalog, pg_temp`, and [`AUTH_QUERY`] names every
+//! relation, function and operator with its schema, so nothing a tenant creates is looked
+//! up. Superusers are never looked up (the admin logs in through the user list).
 
 use dbarena_plugin_sdk::prelude::*;
 
@@ -19,6 +28,35 @@ pub const POOLER_IMAGE: &str = "edoburu/pgbouncer:latest";
 const INI: &str = "/etc/pgbouncer/pgbouncer.ini";
 const USERLIST: &str = "/etc/pgbouncer/userlist.txt";
 const SERVER_PORT_IN_CONTAINER: u16 = 5432;
+
+/// The pooler's own login on the server, PgBouncer's `auth_user`: it runs [`AUTH_QUERY`]
+/// and nothing else.
+pub const POOLER_ROLE: &str = "dbarena_pooler";
+
+/// PgBouncer's lookup of a tenant's SCRAM secret. Every name is schema-qualified and every
+/// operator written `OPERATOR(pg_catalog.…)`: it runs in the tenant's database, where an
+/// unqualified `now()`, `<`, `=` or `pg_authid` could resolve to the tenant's own objects.
+pub const AUTH_QUERY: &str = "SELECT rolname, CASE WHEN rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now() \
+     THEN NULL ELSE rolpassword END FROM pg_catalog.pg_authid \
+     WHERE rolname OPERATOR(pg_catalog.=) $1 AND rolcanlogin AND NOT rolsuper";
+
+/// The columns of `pg_authid` [`AUTH_QUERY`] reads: all the pooler role may read.
+const LOOKUP_COLUMNS: &str = "rolname, rolpassword, rolvaliduntil, rolcanlogin, rolsuper";
+
+/// Serialises the server-wide part of a tenant create across processes (an advisory lock
+/// key, "dbarena" in ASCII): two sessions updating one catalog row at once fail with
+/// "tuple concurrently updated".
+const SETUP_LOCK: i64 = 0x0064_6261_7265_6e61;
+
+/// [`POOLER_ROLE`]'s password, derived from the admin's (HMAC-SHA256): the create steps and
+/// the pooler's user list agree without another stored secret, and only a holder of the
+/// admin password can compute it.
+pub fn pooler_password(admin_password: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(admin_password.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"dbarena pgbouncer auth_user");
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// `"name"` with embedded quotes doubled: a PostgreSQL identifier.
 pub fn ident(name: &str) -> String {
@@ -46,24 +84,20 @@ fn check(field: &str, value: &str) -> Result<(), PluginError> {
 }
 
 fn psql(server: &Credentials, description: String, sql: String) -> ExecStep {
+    psql_in(server, &server.database, description, sql)
+}
+
+/// psql as the admin in `database`, named by `PGDATABASE` (a `-d` argument holding `=` would
+/// be read as a connection string).
+fn psql_in(server: &Credentials, database: &str, description: String, sql: String) -> ExecStep {
     ExecStep {
         description,
         // The image trusts the unix socket; ON_ERROR_STOP makes the first error the exit code.
-        command: [
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            &server.user,
-            "-d",
-            &server.database,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-        env: Vec::new(),
+        command: ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", &server.user]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        env: vec![("PGDATABASE".into(), database.to_string())],
         stdin: Some(sql.into_bytes()),
     }
 }
@@ -108,6 +142,73 @@ fn terminate(db: &str, user: &str) -> String {
     )
 }
 
+/// What every tenant create (and restore) ensures on the server, one process at a time
+/// (idempotent): [`POOLER_ROLE`] with no attributes, its password and its `search_path`
+/// (a role setting overrides a database's, which the tenant can set); no CONNECT for
+/// PUBLIC on `template1` (objects made there would be copied into every new database) and
+/// the maintenance database; and the pooler's lookup in the maintenance database (only the
+/// admin's), where the pooler sends `postgres`, `template0` and `template1`: a tenant asking
+/// for one is then refused by the server at once (a lookup that cannot log in leaves the
+/// client waiting for `query_wait_timeout`).
+fn server_setup(server: &Credentials) -> String {
+    format!(
+        "DO $dbarena$ BEGIN\n\
+         PERFORM pg_catalog.pg_advisory_xact_lock({SETUP_LOCK});\n\
+         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) {role_lit}) THEN \
+         CREATE ROLE {role}; END IF;\n\
+         ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS \
+         CONNECTION LIMIT -1 PASSWORD {pw};\n\
+         ALTER ROLE {role} SET search_path = pg_catalog, pg_temp;\n\
+         REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;\n\
+         REVOKE CONNECT, TEMPORARY ON DATABASE {maint} FROM PUBLIC;\n\
+         GRANT CONNECT ON DATABASE {maint} TO {role};\n\
+         GRANT SELECT ({LOOKUP_COLUMNS}) ON pg_catalog.pg_authid TO {role};\n\
+         END $dbarena$;\n",
+        role = ident(POOLER_ROLE),
+        role_lit = literal(POOLER_ROLE),
+        pw = literal(&pooler_password(&server.password)),
+        maint = ident(&server.database),
+    )
+}
+
+/// The steps that let the pooler look tenant `t` up in its (new, still login-less) database,
+/// then let the tenant log in: CONNECT for [`POOLER_ROLE`] on it, and, inside it (a shared
+/// catalog's privileges are kept per database), SELECT on `pg_authid`'s lookup columns.
+fn pooler_grants_then_login(server: &Credentials, t: &Tenant, first: String) -> Vec<ExecStep> {
+    let c = &t.credentials;
+    let role = ident(POOLER_ROLE);
+    vec![
+        psql(
+            server,
+            format!("create tenant {}", t.name),
+            format!(
+                "{first}{setup}GRANT CONNECT ON DATABASE {db} TO {role};\n",
+                setup = server_setup(server),
+                db = ident(&c.database),
+            ),
+        ),
+        psql_in(
+            server,
+            &c.database,
+            format!("let the pooler look tenant {} up", t.name),
+            format!("GRANT SELECT ({LOOKUP_COLUMNS}) ON pg_catalog.pg_authid TO {role};\n"),
+        ),
+        psql(
+            server,
+            format!("let tenant {} log in", t.name),
+            format!("ALTER ROLE {} LOGIN;\n", ident(&c.user)),
+        ),
+    ]
+}
+
+/// A value inside a `DO $dbarena$ … $dbarena$` body must not end it.
+fn dollar_safe(field: &str, value: &str) -> Result<(), PluginError> {
+    if value.contains("$dbarena$") {
+        return Err(field_error(field, "must not contain '$dbarena$'"));
+    }
+    Ok(())
+}
+
 pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec<ExecStep>, PluginError> {
     check("user", &server.user)?;
     check("database", &server.database)?;
@@ -115,21 +216,32 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
     check("tenant user", &c.user)?;
     check("tenant database", &c.database)?;
     check("password", &c.password)?;
+    for (field, value) in [
+        ("database", &server.database),
+        ("tenant user", &c.user),
+        ("tenant database", &c.database),
+        ("password", &c.password),
+        ("tenant", &t.name),
+    ] {
+        dollar_safe(field, value)?;
+    }
     let (db, user) = (ident(&c.database), ident(&c.user));
     let limit = t.max_connections.map(|n| n as i64).unwrap_or(-1);
     let step = match action {
-        TenantAction::Create => psql(
-            &server,
-            format!("create tenant {}", t.name),
-            format!(
-                "CREATE ROLE {user} LOGIN PASSWORD {pw} CONNECTION LIMIT {limit};\n\
-                 CREATE DATABASE {db} OWNER {user};\n\
-                 REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC;\n\
-                 REVOKE CONNECT ON DATABASE {maint} FROM PUBLIC;\n",
-                pw = literal(&c.password),
-                maint = ident(&server.database),
-            ),
-        ),
+        // The role logs in only once the pooler's grants are made, so no tenant session
+        // ever shapes the database while the admin works in it.
+        TenantAction::Create => {
+            return Ok(pooler_grants_then_login(
+                &server,
+                &t,
+                format!(
+                    "CREATE ROLE {user} NOLOGIN PASSWORD {pw} CONNECTION LIMIT {limit};\n\
+                     CREATE DATABASE {db} OWNER {user};\n\
+                     REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC;\n",
+                    pw = literal(&c.password),
+                ),
+            ));
+        }
         // NOLOGIN first, so no new session starts between the terminate and the drops.
         TenantAction::Drop => psql(
             &server,
@@ -162,13 +274,16 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
         }
         TenantAction::Restore(tag) => {
             let snap = snapshot_database(&c.database, &tag)?;
-            psql(
+            // A missing snapshot stops the step before anything is dropped. Like a create,
+            // the role logs in again only after the pooler's grants (a snapshot made by an
+            // older dbarena has none).
+            return Ok(pooler_grants_then_login(
                 &server,
-                format!("restore tenant {}", t.name),
-                // A missing snapshot stops the step before anything is dropped.
+                &t,
                 format!(
                     "DO $dbarena$ BEGIN IF NOT EXISTS (SELECT FROM pg_database WHERE datname = {lit}) THEN \
                      RAISE EXCEPTION 'tenant % has no snapshot %', {name}, {tag}; END IF; END $dbarena$;\n\
+                     ALTER ROLE {user} NOLOGIN;\n\
                      {terminate}DROP DATABASE IF EXISTS {db} WITH (FORCE);\n\
                      CREATE DATABASE {db} TEMPLATE {snap} OWNER {user};\n\
                      REVOKE CONNECT, TEMPORARY ON DATABASE {db} FROM PUBLIC;\n",
@@ -178,7 +293,7 @@ pub fn steps(server: Credentials, t: Tenant, action: TenantAction) -> Result<Vec
                     terminate = terminate(&c.database, &c.user),
                     snap = ident(&snap),
                 ),
-            )
+            ));
         }
     };
     Ok(vec![step])
@@ -213,7 +328,7 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
     ini_name("server host", &req.server_host)?;
     ini_name("user", &req.server.user)?;
     check("password", &req.server.password)?;
-    check("database", &req.server.database)?;
+    ini_name("database", &req.server.database)?;
     let pool_mode = match req.pool_mode.as_str() {
         "session" | "transaction" => req.pool_mode.clone(),
         other => {
@@ -224,10 +339,16 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
         }
     };
     let admin = &req.server.user;
+    // `auth_user` per database, not global: a global one also serves the admin console's
+    // `pgbouncer` database, which has no server to run the lookup on, and a login there by
+    // a user missing from the user list waited forever. Now it is refused at once, and only
+    // the admin (in the user list) reaches the console.
     let ini = format!(
         "; Written by dbarena: PgBouncer in front of a shared PostgreSQL server.\n\
          [databases]\n\
-         * = host={host} port={port}\n\
+         * = host={host} port={port} auth_user={POOLER_ROLE}\n\
+         template0 = host={host} port={port} dbname={maint} auth_user={POOLER_ROLE}\n\
+         template1 = host={host} port={port} dbname={maint} auth_user={POOLER_ROLE}\n\
          \n\
          [pgbouncer]\n\
          listen_addr = *\n\
@@ -235,8 +356,7 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
          unix_socket_dir =\n\
          auth_type = scram-sha-256\n\
          auth_file = {USERLIST}\n\
-         auth_user = {admin}\n\
-         auth_query = SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname = $1 AND rolcanlogin\n\
+         auth_query = {AUTH_QUERY}\n\
          admin_users = {admin}\n\
          pool_mode = {pool_mode}\n\
          max_client_conn = 2000\n\
@@ -246,6 +366,7 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
          server_reset_query = DISCARD ALL\n",
         host = req.server_host,
         port = req.server_port,
+        maint = req.server.database,
     );
     let _ = SERVER_PORT_IN_CONTAINER;
     Ok(Some(CompanionSpec {
@@ -271,7 +392,15 @@ pub fn pooler(req: PoolerRequest) -> Result<Option<CompanionSpec>, PluginError> 
         },
         files: vec![
             (INI.into(), ini.into_bytes()),
-            (USERLIST.into(), userlist_line(admin, &req.server.password).into_bytes()),
+            (
+                USERLIST.into(),
+                format!(
+                    "{}{}",
+                    userlist_line(admin, &req.server.password),
+                    userlist_line(POOLER_ROLE, &pooler_password(&req.server.password))
+                )
+                .into_bytes(),
+            ),
         ],
         // PgBouncer runs as PID 1 in its container and re-reads its files on SIGHUP.
         reload: vec![ExecStep {
@@ -322,10 +451,10 @@ mod tests {
     fn create_quotes_names_and_password_and_keeps_sql_out_of_argv() {
         let pw = "x'; DROP ROLE postgres; --\\ \"q\" :var $$";
         let steps = steps(server(), tenant("app", pw), TenantAction::Create).unwrap();
-        assert_eq!(steps.len(), 1);
+        assert_eq!(steps.len(), 3);
         let s = sql(&steps[0]);
         assert!(
-            s.contains("CREATE ROLE \"app_user\" LOGIN PASSWORD 'x''; DROP ROLE postgres; --\\ \"q\" :var $$' CONNECTION LIMIT 7;"),
+            s.contains("CREATE ROLE \"app_user\" NOLOGIN PASSWORD 'x''; DROP ROLE postgres; --\\ \"q\" :var $$' CONNECTION LIMIT 7;"),
             "{s}"
         );
         assert!(s.contains("CREATE DATABASE \"app_db\" OWNER \"app_user\";"), "{s}");
@@ -334,12 +463,100 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.contains("REVOKE CONNECT ON DATABASE \"postgres\" FROM PUBLIC;"),
+            s.contains("REVOKE CONNECT, TEMPORARY ON DATABASE \"postgres\" FROM PUBLIC;"),
             "{s}"
         );
-        assert!(!steps[0].command.iter().any(|a| a.contains(pw) || a.contains("CREATE")));
-        assert_eq!(steps[0].command[0], "psql");
-        assert!(steps[0].command.contains(&"ON_ERROR_STOP=1".to_string()));
+        assert!(
+            s.contains("REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;"),
+            "{s}"
+        );
+        for step in &steps {
+            assert!(!step.command.iter().any(|a| a.contains(pw) || a.contains("CREATE")));
+            assert_eq!(step.command[0], "psql");
+            assert!(step.command.contains(&"ON_ERROR_STOP=1".to_string()));
+            assert!(!step.command.contains(&"-d".to_string()), "{:?}", step.command);
+        }
+        assert_eq!(steps[0].env, [("PGDATABASE".to_string(), "postgres".to_string())]);
+    }
+
+    /// The lookup PgBouncer runs in a tenant's database resolves nothing through
+    /// `search_path`: every relation, function and operator carries its schema.
+    #[test]
+    fn the_auth_query_names_every_object_with_its_schema() {
+        assert!(AUTH_QUERY.contains("FROM pg_catalog.pg_authid "), "{AUTH_QUERY}");
+        assert!(
+            AUTH_QUERY.contains("OPERATOR(pg_catalog.<) pg_catalog.now()"),
+            "{AUTH_QUERY}"
+        );
+        assert!(AUTH_QUERY.contains("rolname OPERATOR(pg_catalog.=) $1"), "{AUTH_QUERY}");
+        assert!(AUTH_QUERY.contains("AND NOT rolsuper"), "{AUTH_QUERY}");
+        // No bare operator or call outside OPERATOR(...) / pg_catalog.
+        let stripped = AUTH_QUERY
+            .replace("OPERATOR(pg_catalog.<)", "")
+            .replace("OPERATOR(pg_catalog.=)", "")
+            .replace("pg_catalog.now()", "");
+        for bare in ["=", "<", ">", "(", "now", " pg_authid"] {
+            assert!(!stripped.contains(bare), "{bare:?} unqualified in {AUTH_QUERY}");
+        }
+    }
+
+    /// The pooler's role: no attributes, its own search_path, made one process at a time,
+    /// with the password the pooler's user list holds; tenants log in only after the grants.
+    #[test]
+    fn create_makes_an_unprivileged_pooler_role_and_grants_it_the_lookup_only() {
+        let steps = steps(server(), tenant("app", "pw"), TenantAction::Create).unwrap();
+        let s = sql(&steps[0]);
+        let lock = s.find("pg_advisory_xact_lock(").unwrap();
+        assert!(lock < s.find("CREATE ROLE \"dbarena_pooler\"").unwrap(), "{s}");
+        assert!(
+            s.contains(
+                "ALTER ROLE \"dbarena_pooler\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1 PASSWORD"
+            ),
+            "{s}"
+        );
+        assert!(s.contains(&literal(&pooler_password("adm'pw"))), "{s}");
+        assert!(
+            !s.contains("adm'pw") && !s.contains("adm''pw"),
+            "the admin password stays out: {s}"
+        );
+        assert!(
+            s.contains("ALTER ROLE \"dbarena_pooler\" SET search_path = pg_catalog, pg_temp;"),
+            "{s}"
+        );
+        assert!(
+            s.contains("GRANT CONNECT ON DATABASE \"app_db\" TO \"dbarena_pooler\";"),
+            "{s}"
+        );
+        assert!(
+            s.contains("GRANT CONNECT ON DATABASE \"postgres\" TO \"dbarena_pooler\";"),
+            "{s}"
+        );
+        assert!(
+            s.find("GRANT SELECT (rolname, rolpassword").unwrap() < s.find("END $dbarena$").unwrap(),
+            "the lookup in the maintenance database, under the lock: {s}"
+        );
+        assert!(
+            !s.contains("\"app_user\" LOGIN"),
+            "the tenant logs in only at the end: {s}"
+        );
+        // Inside the tenant's database (shared catalogs keep privileges per database).
+        assert_eq!(steps[1].env, [("PGDATABASE".to_string(), "app_db".to_string())]);
+        assert_eq!(
+            sql(&steps[1]),
+            "GRANT SELECT (rolname, rolpassword, rolvaliduntil, rolcanlogin, rolsuper) ON pg_catalog.pg_authid TO \"dbarena_pooler\";\n"
+        );
+        assert_eq!(sql(&steps[2]), "ALTER ROLE \"app_user\" LOGIN;\n");
+        assert_eq!(steps[2].env[0].1, "postgres");
+        // Derived, stable, and not the admin password.
+        assert_eq!(pooler_password("a"), pooler_password("a"));
+        assert_ne!(pooler_password("a"), pooler_password("b"));
+        assert_eq!(pooler_password("a").len(), 64);
+    }
+
+    #[test]
+    fn a_value_that_would_end_a_do_block_is_refused() {
+        let err = steps(server(), tenant("app", "x$dbarena$y"), TenantAction::Create).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("password"));
     }
 
     #[test]
@@ -391,7 +608,18 @@ mod tests {
             s.contains("CREATE DATABASE \"app_db@v1\" TEMPLATE \"app_db\" OWNER \"app_user\";"),
             "{s}"
         );
-        let s = sql(&steps(server(), tenant("app", "pw"), TenantAction::Restore("v1".into())).unwrap()[0]);
+        let restore = steps(server(), tenant("app", "pw"), TenantAction::Restore("v1".into())).unwrap();
+        assert_eq!(restore.len(), 3, "the pooler's grants, then the login again");
+        assert_eq!(sql(&restore[2]), "ALTER ROLE \"app_user\" LOGIN;\n");
+        let s = sql(&restore[0]);
+        assert!(
+            s.find("RAISE EXCEPTION").unwrap() < s.find("\"app_user\" NOLOGIN").unwrap(),
+            "{s}"
+        );
+        assert!(
+            s.contains("GRANT CONNECT ON DATABASE \"app_db\" TO \"dbarena_pooler\""),
+            "{s}"
+        );
         let check = s.find("RAISE EXCEPTION").unwrap();
         let drop = s.find("DROP DATABASE IF EXISTS \"app_db\"").unwrap();
         assert!(check < drop, "a missing snapshot must stop before the drop: {s}");
@@ -433,14 +661,34 @@ mod tests {
         let c = pooler(request("transaction")).unwrap().unwrap();
         let ini = String::from_utf8(c.files[0].1.clone()).unwrap();
         assert_eq!(c.files[0].0, INI);
-        assert!(ini.contains("* = host=172.17.0.5 port=5432\n"), "{ini}");
+        assert!(
+            ini.contains("* = host=172.17.0.5 port=5432 auth_user=dbarena_pooler\n"),
+            "{ini}"
+        );
         assert!(ini.contains("pool_mode = transaction\n"), "{ini}");
-        assert!(ini.contains("auth_user = postgres\n"), "{ini}");
-        assert!(ini.contains("auth_query = SELECT"), "{ini}");
+        // The template databases go to the maintenance one, where the lookup can run.
+        assert!(
+            ini.contains("template0 = host=172.17.0.5 port=5432 dbname=postgres auth_user=dbarena_pooler\n"),
+            "{ini}"
+        );
+        assert!(
+            ini.contains("template1 = host=172.17.0.5 port=5432 dbname=postgres auth_user="),
+            "{ini}"
+        );
+        // No global auth_user: it would serve the admin console's database too.
+        assert!(!ini.lines().any(|l| l.starts_with("auth_user")), "{ini}");
+        assert!(ini.contains(&format!("auth_query = {AUTH_QUERY}\n")), "{ini}");
+        assert!(ini.contains("admin_users = postgres\n"), "{ini}");
         // Tenants are not in the files: they never change as tenants come and go.
         assert!(!ini.contains("a_user"));
         let users = String::from_utf8(c.files[1].1.clone()).unwrap();
-        assert_eq!(users, "\"postgres\" \"p\"\"w'\"\n");
+        assert_eq!(
+            users,
+            format!(
+                "\"postgres\" \"p\"\"w'\"\n\"dbarena_pooler\" \"{}\"\n",
+                pooler_password("p\"w'")
+            )
+        );
         assert_eq!(c.spec.ports, [POOLER_PORT]);
         assert!(matches!(&c.spec.readiness.probes[0], Probe::Handshake(h) if h.container_port == POOLER_PORT));
         assert_eq!(c.reload[0].command, ["kill", "-HUP", "1"]);
@@ -456,5 +704,8 @@ mod tests {
         let mut r = request("session");
         r.server.user = "a b".into();
         assert!(pooler(r).is_err());
+        let mut r = request("session");
+        r.server.database = "postgres auth_user=postgres".into();
+        assert_eq!(pooler(r).unwrap_err().field.as_deref(), Some("database"));
     }
 }

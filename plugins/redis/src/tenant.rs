@@ -2,9 +2,13 @@
 //! ones share one ACL), so a tenant is an ACL user confined to a key prefix: the tenant's
 //! `database` name followed by `:` (`app_db:` for tenant `app`). Its user may run every
 //! command except the `@admin` and `@dangerous` ones (`FLUSHALL`, `KEYS`, `CONFIG`, ...),
-//! on keys and channels under its prefix only; `SELECT`/`MOVE` are denied so all of its
-//! keys are in database 0, and `SCAN`/`RANDOMKEY`/`FUNCTION` because they would show or
-//! touch other tenants' keys or code.
+//! on keys and channels under its prefix only; `SELECT`/`MOVE`/`COPY` (its `DB` option)
+//! are denied so all of its keys are in database 0, and what would show or touch other
+//! tenants' keys, channels or code: `SCAN`, `RANDOMKEY`, `DBSIZE`, `FUNCTION`,
+//! `SCRIPT FLUSH`/`KILL` (the script cache and a running script are the server's),
+//! `PUBSUB` (lists every channel), `MEMORY STATS`/`DOCTOR`/`MALLOC-STATS`/`PURGE`, and
+//! `CLIENT TRACKING` (its `BCAST PREFIX` mode reports other tenants' key names as they
+//! change: ACL key patterns do not apply to it).
 //!
 //! Commands go to `redis-cli` inside the server container on stdin (one a line, values
 //! double-quoted with escapes), the admin password in `REDISCLI_AUTH`: the tenant's
@@ -25,7 +29,9 @@ const DROP: &str = r#"out=$(redis-cli --no-auth-warning --no-raw --user "$1") ||
 const DELETE_KEYS: &str = "local c = '0' local n = 0 repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000) c = r[1] for _, k in ipairs(r[2]) do redis.call('UNLINK', k) n = n + 1 end until c == '0' return n";
 
 /// The commands a tenant may not run, after `+@all`.
-const DENIED: &str = "-@admin -@dangerous -select -move -swapdb -scan -randomkey -function";
+const DENIED: &str = "-@admin -@dangerous -select -move -swapdb -copy -scan -randomkey -dbsize -function \
+     -script|flush -script|kill -pubsub -memory|stats -memory|doctor -memory|malloc-stats -memory|purge \
+     -client|tracking";
 
 /// The key prefix of a tenant: its database name and `:`.
 pub fn key_prefix(database: &str) -> String {
@@ -183,7 +189,7 @@ mod tests {
         let s = &steps[0];
         assert_eq!(
             stdin(s),
-            "ACL SETUSER \"app_user\" reset on \">p\\\" ~* +@all\\x0aFLUSHALL \\\\x\" \"~app_db:*\" \"&app_db:*\" +@all -@admin -@dangerous -select -move -swapdb -scan -randomkey -function\n"
+            "ACL SETUSER \"app_user\" reset on \">p\\\" ~* +@all\\x0aFLUSHALL \\\\x\" \"~app_db:*\" \"&app_db:*\" +@all -@admin -@dangerous -select -move -swapdb -copy -scan -randomkey -dbsize -function -script|flush -script|kill -pubsub -memory|stats -memory|doctor -memory|malloc-stats -memory|purge -client|tracking\n"
         );
         assert_eq!(stdin(s).lines().count(), 1);
         assert_eq!(s.command, ["sh", "-c", CREATE, "sh", "default", "app_user"]);
