@@ -277,6 +277,11 @@ pub fn fill(template: &str, instance: &Instance) -> anyhow::Result<String> {
 }
 
 fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
+    println!("{}", tenant_table(tenants));
+}
+
+/// The `list` table of tenants; URLs without their passwords ([`redact_url`]).
+fn tenant_table(tenants: &[crate::tenant::ops::TenantView]) -> String {
     let rows: Vec<Vec<String>> = tenants
         .iter()
         .map(|v| {
@@ -290,10 +295,7 @@ fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
             ]
         })
         .collect();
-    println!(
-        "{}",
-        columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows)
-    );
+    columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows)
 }
 
 /// `inspect TENANT`: its connection (pooled and direct), server and limits.
@@ -406,7 +408,7 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
 
 #[cfg(test)]
 mod tests {
-    use super::{fill, redact_url, render};
+    use super::{fill, redact_url, render, tenant_table};
 
     #[test]
     fn table_urls_hide_the_password() {
@@ -424,6 +426,30 @@ mod tests {
         assert_eq!(redact_url("x://u:pw@bad host:1"), "x://u:****@bad host:1");
         let table = render(&[instance("pg", "postgres", "16", 5432)], true, None);
         assert!(table.contains("postgres://u:****@127.0.0.1:5432/d"), "{table}");
+        assert!(!table.contains(":p@"), "{table}");
+        let tenant = crate::tenant::ops::TenantView {
+            name: "t1".into(),
+            kind: "tenant",
+            server: "dbarena-shared-postgres-16".into(),
+            engine: "postgres".into(),
+            version: "16".into(),
+            status: "healthy".into(),
+            url: Some("postgresql://t1:tenant-S3cret@127.0.0.1:6432/t1".into()),
+            direct_url: None,
+            host: None,
+            port: None,
+            user: "t1".into(),
+            password: "tenant-S3cret".into(),
+            database: "t1".into(),
+            max_connections: None,
+            env: Default::default(),
+            created_at: String::new(),
+        };
+        let table = tenant_table(&[tenant]);
+        assert!(
+            table.contains("postgresql://t1:****@127.0.0.1:6432/t1") && !table.contains("tenant-S3cret"),
+            "{table}"
+        );
     }
     use crate::instance::{Instance, Status};
 
