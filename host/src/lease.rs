@@ -5,7 +5,7 @@
 //! from anywhere else is never taken for a dead one.
 //!
 //! The token: `m=MACHINE,b=BOOT,ns=PIDNS,pid=PID,start=TICKS` (short hashes of the machine
-//! and boot ids; the start time in clock ticks after boot, from `/proc/PID/stat`, so a
+//! id with the host name, and of the boot id; the start time in clock ticks after boot, from `/proc/PID/stat`, so a
 //! reused PID is not mistaken for the holder).
 
 use sha2::{Digest, Sha256};
@@ -64,6 +64,10 @@ fn here() -> Option<(String, String, String)> {
     let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok().filter(|s| !s.trim().is_empty()))?;
+    // With the host name: cloned VMs often share a machine id, and a clone's lease must
+    // never read as one of this machine's earlier boots.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let machine = format!("{}\n{}", machine.trim(), host.trim());
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let pid_ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
     // `pid:[4026531836]`: the inode number names the namespace.
