@@ -16,7 +16,8 @@ pub struct Cli {
 
     /// Address clients use to reach published ports, instead of the engine's (loopback for
     /// a local engine, the host of a tcp:// or ssh:// one): for NAT, tunnels, port forwards.
-    #[arg(long, global = true, value_name = "HOST", env = "DBARENA_CLIENT_HOST")]
+    #[arg(long, global = true, value_name = "HOST", env = "DBARENA_CLIENT_HOST",
+          value_parser = crate::container::endpoint::check_client_host)]
     pub client_host: Option<String>,
 
     #[command(subcommand)]
@@ -255,6 +256,10 @@ pub struct CreateArgs {
     /// The project (`dbarena up`) the instance belongs to; not a flag.
     #[arg(skip)]
     pub project: Option<crate::project::Origin>,
+
+    /// `dbarena run`'s lease on what it makes ([`crate::lease`]); not a flag.
+    #[arg(skip)]
+    pub lease: Option<String>,
 }
 
 /// `create --shared`: a tenant (database and role of its own) on a shared server.
@@ -641,6 +646,11 @@ pub struct GcArgs {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Confirm the project file's `publish-all-interfaces = true`: its instances are then
+    /// reachable from the network (refused without this).
+    #[arg(long)]
+    pub publish_all_interfaces: bool,
+
     /// Readiness timeout in seconds for instances started again (default: the engine's own).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,

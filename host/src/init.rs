@@ -27,35 +27,64 @@ pub struct InitScript {
 }
 
 /// Reads `paths` in order: a file as is, a directory's files in name order.
-pub fn read(paths: &[PathBuf]) -> anyhow::Result<Vec<InitScript>> {
+///
+/// `project`: the canonical directory of the project file that named the paths (an
+/// untrusted file from a cloned repository): every path, and every file of a directory,
+/// must stay inside it once links are resolved, or a symlink in the repository (or a
+/// `../..`) would copy a host file into the container, and a failing script would echo
+/// it to the terminal. The canonical path is the one read.
+pub fn read(paths: &[PathBuf], project: Option<&Path>) -> anyhow::Result<Vec<InitScript>> {
+    let field = if project.is_some() { "init" } else { "--init" };
+    let inside = |path: &Path| -> anyhow::Result<PathBuf> {
+        let Some(root) = project else {
+            return Ok(path.to_path_buf());
+        };
+        let real = path
+            .canonicalize()
+            .with_context(|| format!("{field} {}", path.display()))?;
+        if !real.starts_with(root) {
+            bail!(
+                "{field} {}: resolves to {}, outside the project directory {}; a project file may only \
+                 name files inside its project",
+                crate::output::escape(&path.display().to_string()),
+                crate::output::escape(&real.display().to_string()),
+                root.display()
+            );
+        }
+        Ok(real)
+    };
     let mut scripts = Vec::new();
     let mut total = 0u64;
     for path in paths {
-        let meta = std::fs::metadata(path).with_context(|| format!("--init {}", path.display()))?;
-        let files: Vec<(PathBuf, bool)> = if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("--init {}", path.display()))?
+        let real = inside(path)?;
+        let meta = std::fs::metadata(&real).with_context(|| format!("{field} {}", path.display()))?;
+        let files: Vec<(PathBuf, PathBuf, bool)> = if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&real)
+                .with_context(|| format!("{field} {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file())
                 .collect();
             entries.sort();
-            entries.into_iter().map(|p| (p, false)).collect()
+            entries
+                .into_iter()
+                .map(|p| Ok((inside(&p)?, p, false)))
+                .collect::<anyhow::Result<_>>()?
         } else {
-            vec![(path.clone(), true)]
+            vec![(real, path.clone(), true)]
         };
-        for (file, explicit) in files {
+        for (real, file, explicit) in files {
             let name = file_name(&file)?;
-            let size = std::fs::metadata(&file)?.len();
+            let size = std::fs::metadata(&real)?.len();
             total += size;
             if size > MAX_SCRIPT_BYTES || total > MAX_TOTAL_BYTES {
                 bail!(
-                    "--init {}: too large (limit {} MiB a script, {} MiB in all)",
+                    "{field} {}: too large (limit {} MiB a script, {} MiB in all)",
                     file.display(),
                     MAX_SCRIPT_BYTES >> 20,
                     MAX_TOTAL_BYTES >> 20
                 );
             }
-            let content = std::fs::read(&file).with_context(|| format!("--init {}", file.display()))?;
+            let content = std::fs::read(&real).with_context(|| format!("{field} {}", file.display()))?;
             scripts.push(InitScript {
                 name,
                 content,
@@ -113,7 +142,7 @@ mod tests {
             std::fs::write(dir.path().join(name), body).unwrap();
         }
         let extra = dir.path().join("a.sql");
-        let scripts = read(&[dir.path().to_path_buf(), extra]).unwrap();
+        let scripts = read(&[dir.path().to_path_buf(), extra], None).unwrap();
         let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a.sql", "b.sql", "c.redis", "notes.txt", "a.sql"]);
         assert!(scripts[4].explicit && !scripts[0].explicit);
@@ -127,11 +156,55 @@ mod tests {
         assert_eq!(up[0].path, "/docker-entrypoint-initdb.d/0001-a.sql");
         assert_eq!(up[2].path, "/docker-entrypoint-initdb.d/0003-a.sql");
         assert!(for_engine(&scripts, None).is_empty());
+        // Outside a project a symlink is the user's own business.
+        std::os::unix::fs::symlink(dir.path().join("a.sql"), dir.path().join("link.sql")).unwrap();
+        assert_eq!(read(&[dir.path().join("link.sql")], None).unwrap()[0].content, b"a");
         assert!(
-            read(&[dir.path().join("missing.sql")])
+            read(&[dir.path().join("missing.sql")], None)
                 .unwrap_err()
                 .to_string()
                 .contains("--init")
         );
+    }
+
+    #[test]
+    fn a_project_cannot_name_files_outside_its_directory() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.sql");
+        std::fs::write(&secret, "SELECT 'host secret';").unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("db")).unwrap();
+        std::fs::write(root.join("db/schema.sql"), "CREATE TABLE t ();").unwrap();
+        std::os::unix::fs::symlink(&secret, root.join("link.sql")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd.sql")).unwrap();
+        std::fs::create_dir(root.join("seed")).unwrap();
+        std::fs::write(root.join("seed/1.sql"), "SELECT 1;").unwrap();
+        std::os::unix::fs::symlink(&secret, root.join("seed/2.sql")).unwrap();
+        // An inside link is fine.
+        std::os::unix::fs::symlink(root.join("db/schema.sql"), root.join("db/also.sql")).unwrap();
+        let project = Some(root.as_path());
+
+        let ok = read(&[root.join("db")], project).unwrap();
+        assert_eq!(ok.len(), 2);
+        let escapes = [
+            root.join("link.sql"),
+            root.join("passwd.sql"),
+            root.join("seed"),
+            root.join("db/../../")
+                .join(outside.path().file_name().unwrap())
+                .join("secret.sql"),
+            secret.clone(),
+        ];
+        for path in escapes {
+            let e = format!("{:#}", read(std::slice::from_ref(&path), project).unwrap_err());
+            assert!(
+                e.starts_with("init ") && e.contains("outside the project directory"),
+                "{}: {e}",
+                path.display()
+            );
+        }
+        let e = format!("{:#}", read(&[root.join("seed")], project).unwrap_err());
+        assert!(e.contains("2.sql"), "{e}");
     }
 }

@@ -26,6 +26,7 @@ pub mod container;
 pub mod exit;
 pub mod init;
 pub mod instance;
+pub mod lease;
 pub mod output;
 pub mod paths;
 pub mod plugin;

@@ -55,11 +55,16 @@ fn init_tracing(verbose: u8) {
         0 => "warn",
         1 => "dbarena=info",
         2 => "dbarena=debug",
-        // Our traces and the Docker client's; wasmtime/cranelift compile traces and the
-        // HTTP stack stay at warn (RUST_LOG brings them back).
-        _ => "warn,dbarena=trace,bollard=debug",
+        // Our traces only: wasmtime/cranelift compile traces and the HTTP stack stay at
+        // warn (RUST_LOG brings them back). bollard's debug lines are the Engine API's
+        // bodies: container env and labels, passwords included.
+        _ => "warn,dbarena=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(user) if !user.trim().is_empty() => with_secret_targets_capped(&user),
+        _ => default.to_string(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -68,4 +73,49 @@ fn init_tracing(verbose: u8) {
         // No colour codes in files, pipes and CI logs.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Crates whose debug and trace lines carry request and response bodies and bytes on the
+/// wire: Engine API bodies with passwords, `docker login` credentials in registry
+/// requests (hex dumps of the TLS plaintext).
+const SECRET_TARGETS: &[&str] = &[
+    "bollard",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "http",
+    "ureq",
+    "ureq_proto",
+    "rustls",
+    "tokio_rustls",
+    "webpki",
+];
+
+/// `RUST_LOG` with each of [`SECRET_TARGETS`] held at warn (or the user's quieter bare
+/// level) unless the user named it: a bare `RUST_LOG=trace` must not print secrets;
+/// `RUST_LOG=ureq=trace` still can.
+fn with_secret_targets_capped(user: &str) -> String {
+    let bare = |level: &str| user.split(',').any(|d| d.trim().eq_ignore_ascii_case(level));
+    let cap = ["off", "error"].into_iter().find(|l| bare(l)).unwrap_or("warn");
+    let named: Vec<&str> = user
+        .split(',')
+        .filter_map(|d| {
+            let target = d.trim().split(['=', '[']).next()?.trim();
+            // A bare level (`trace`, `debug`) names no target.
+            let is_level = ["off", "error", "warn", "info", "debug", "trace"]
+                .iter()
+                .any(|l| target.eq_ignore_ascii_case(l));
+            (!target.is_empty() && !is_level).then_some(target)
+        })
+        .collect();
+    let mut directives = user.to_string();
+    for target in SECRET_TARGETS {
+        let named_here = named
+            .iter()
+            .any(|n| n == target || n.strip_prefix(target).is_some_and(|rest| rest.starts_with("::")));
+        if !named_here {
+            directives.push_str(&format!(",{target}={cap}"));
+        }
+    }
+    directives
 }

@@ -139,6 +139,10 @@ fn parse(text: &str, dir: &Path, file: &Path) -> anyhow::Result<Project> {
         if entry.engine.contains('@') {
             bail!("{}: engine: give the version as `version = \"...\"`", at());
         }
+        // 0 would be no time at all to become ready: a mistake, never the server's fault.
+        if entry.timeout == Some(0) {
+            bail!("{}: timeout: must be at least 1 (seconds)", at());
+        }
         if let Some(ttl) = &entry.ttl {
             crate::cli::parse_ttl(ttl).map_err(|e| anyhow::anyhow!("{}: ttl '{}': {e}", at(), ttl.escape_debug()))?;
         }
@@ -171,6 +175,28 @@ fn parse(text: &str, dir: &Path, file: &Path) -> anyhow::Result<Project> {
 }
 
 impl Project {
+    /// Refuses a file that publishes an instance on every interface unless the user
+    /// `confirmed` it (`up --publish-all-interfaces`): the file comes with a cloned
+    /// repository, and so does the password in it.
+    pub fn check_exposure(&self, confirmed: bool) -> anyhow::Result<()> {
+        if confirmed {
+            return Ok(());
+        }
+        if let Some(name) = self
+            .instances
+            .iter()
+            .find_map(|(name, e)| e.publish_all_interfaces.then_some(name))
+        {
+            bail!(
+                "{}: [instances.{name}]: publish-all-interfaces = true would make the database reachable from \
+                 the network (every interface of this machine), and a project file cannot decide that for you; \
+                 confirm with `dbarena up --publish-all-interfaces`, or remove the field",
+                self.origin.file.display()
+            );
+        }
+        Ok(())
+    }
+
     /// The `create` arguments of the instance declared as `name`.
     pub fn create_args(&self, name: &str, entry: &Entry) -> CreateArgs {
         let engine = match &entry.version {
@@ -207,6 +233,7 @@ impl Project {
             },
             shared: Default::default(),
             project: Some(self.origin.clone()),
+            lease: None,
         }
     }
 
@@ -281,6 +308,24 @@ mod tests {
     }
 
     #[test]
+    fn publishing_on_every_interface_needs_the_users_confirmation() {
+        let p = parse_text("[instances.db]\nengine = \"postgres\"\npublish-all-interfaces = true\n").unwrap();
+        let e = format!("{:#}", p.check_exposure(false).unwrap_err());
+        assert!(
+            e.contains("/repo/app/dbarena.toml: [instances.db]: publish-all-interfaces")
+                && e.contains("dbarena up --publish-all-interfaces"),
+            "{e}"
+        );
+        assert!(p.check_exposure(true).is_ok());
+        assert!(
+            parse_text("[instances.db]\nengine = \"redis\"\n")
+                .unwrap()
+                .check_exposure(false)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_key() {
         let e = format!(
             "{:#}",
@@ -309,5 +354,14 @@ mod tests {
             parse_text("[instances.db]\nengine = \"postgres@16\"\n").unwrap_err()
         );
         assert!(e.contains("version ="), "{e}");
+        let e = format!(
+            "{:#}",
+            parse_text("[instances.db]\nengine = \"postgres\"\ntimeout = 0\n").unwrap_err()
+        );
+        assert!(
+            e.contains("dbarena.toml: [instances.db]: timeout: must be at least 1"),
+            "{e}"
+        );
+        assert!(parse_text("[instances.db]\nengine = \"postgres\"\ntimeout = 1\n").is_ok());
     }
 }

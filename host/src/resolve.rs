@@ -306,6 +306,7 @@ impl<'a> Resolver<'a> {
             role: None,
             expires_at: None,
             project: None,
+            lease: None,
         };
         Ok(ResolvedInstance {
             plugin,

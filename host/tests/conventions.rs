@@ -419,6 +419,26 @@ fn images_tags_uses_docker_login_credentials() {
         !all.contains(AUTH_PASSWORD) && !all.contains(&encoded),
         "the secret leaked: {all}"
     );
+    // Nor with every crate's trace on: the HTTP client logs the bytes it sends as hex
+    // rows of 16 characters, so no 8-character piece of the header may show.
+    let out = run_with(
+        &arena,
+        &[("DOCKER_CONFIG", login_dir), ("RUST_LOG", "trace")],
+        &["images", "tags", "postgres", "--json"],
+    );
+    assert!(out.status.success(), "{}\n{}", stderr(&out), registry.log());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains(AUTH_PASSWORD),
+        "the password leaked at RUST_LOG=trace: {all}"
+    );
+    for window in encoded.as_bytes().windows(8) {
+        let window = std::str::from_utf8(window).unwrap();
+        assert!(
+            !all.contains(window),
+            "the credentials leaked at RUST_LOG=trace ({window}): {all}"
+        );
+    }
 
     // A Docker config without credentials for the registry: the docker login hint.
     let other = tempfile::tempdir().unwrap();

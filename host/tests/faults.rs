@@ -315,3 +315,124 @@ fn a_daemon_killed_mid_create_and_restarted_leaves_nothing() {
         took.as_secs_f64()
     );
 }
+
+/// A TCP "engine" that accepts every connection and never answers (a hung daemon, a
+/// wrong port forward): commands end with an error naming it, in seconds, not minutes.
+#[test]
+fn an_engine_that_accepts_and_never_answers_fails_reads_within_seconds() {
+    // Needs no Docker.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let arena = Arena::new();
+    let host = format!("tcp://127.0.0.1:{port}");
+    for args in [&["list"][..], &["url", "nothing-here"], &["create", "redis"]] {
+        let started = Instant::now();
+        let out = arena.cmd().args(args).env("DOCKER_HOST", &host).output().unwrap();
+        let took = started.elapsed();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        // Three tries of 120 s each before; the bound is 10 s.
+        assert!(took < Duration::from_secs(30), "{args:?} took {took:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the Docker engine at {host} accepted the connection but did not answer in 10 s"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// The PIDs of the children of process `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc/")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|s| s[s.rfind(')').unwrap() + 1..].split_whitespace().nth(1) == Some(&pid.to_string()))
+        })
+        .collect()
+}
+
+/// A running process (not a zombie).
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !matches!(
+            s[s.rfind(')').unwrap() + 1..].split_whitespace().next(),
+            Some("Z" | "X")
+        )
+    })
+}
+
+#[test]
+fn sigkill_of_run_kills_its_command_and_gc_collects_its_instances() {
+    if !docker_available("sigkill_of_run_kills_its_command_and_gc_collects_its_instances") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("run-killed");
+    let mut run = spawn(
+        &arena,
+        &["run", "postgres", "--persistent", "--name", &name, "--", "sleep", "300"],
+    );
+    let dbarena = run.id();
+    let sleeping = || {
+        children_of(dbarena)
+            .into_iter()
+            .find(|c| std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() == "sleep"))
+    };
+    wait_until("run starts its command", Duration::from_secs(120), || {
+        sleeping().is_some()
+    });
+    let command = sleeping().unwrap();
+    assert!(container_exists(&name));
+    // No clean-up possible: SIGKILL.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_until("the command dies with dbarena", Duration::from_secs(10), || {
+        !is_running(command)
+    });
+
+    // A later command sees what was left behind; gc removes it, keeping the data.
+    let out = arena.cmd().args(["list", "--all"]).output().unwrap();
+    assert!(
+        stderr(&out).contains(&format!("{name} was made by a `dbarena run` that is gone")),
+        "{}",
+        stderr(&out)
+    );
+    let gc = arena.ok(&["gc"]);
+    assert!(
+        gc.contains(&format!("destroyed {name} (its dbarena run is gone)")),
+        "{gc}"
+    );
+    assert!(!container_exists(&name));
+    assert!(volume_exists(&format!("{name}-data")), "the persistent volume is kept");
+    assert!(arena.ok(&["gc"]).contains("nothing has expired"));
+
+    // A live run's instances are never taken: a concurrent gc leaves them alone.
+    let live = arena.name("run-live");
+    let mut run = spawn(&arena, &["run", "redis", "--name", &live, "--", "sleep", "300"]);
+    let dbarena = run.id();
+    wait_until("the second run starts its command", Duration::from_secs(120), || {
+        !children_of(dbarena).is_empty() && container_exists(&live)
+    });
+    arena.ok(&["gc"]);
+    assert!(container_exists(&live), "a live run's instance was collected");
+    run.kill().unwrap();
+    run.wait().unwrap();
+    // Any command's reap takes an ephemeral instance of a gone run.
+    let out = arena.cmd().args(["list"]).output().unwrap();
+    assert!(
+        stderr(&out).contains(&format!("destroyed instance {live} (its dbarena run is gone)")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!container_exists(&live));
+}

@@ -291,3 +291,136 @@ fn images_pull_in_a_project_pulls_the_image_an_entry_pins() {
     );
     assert!(!err.contains("dbarena-test/postgres:15"), "{err}");
 }
+
+/// The host port bindings of container `name`, as `IP:PORT` lines.
+fn bindings(name: &str) -> String {
+    let out = common::docker(&["port", name]);
+    stdout(&out)
+}
+
+#[test]
+fn a_project_file_cannot_open_the_database_to_the_network_without_the_user() {
+    if !docker_available("a_project_file_cannot_open_the_database_to_the_network_without_the_user") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("proj-exposed");
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("dbarena.toml");
+    std::fs::write(
+        &file,
+        format!("[instances.{name}]\nengine = \"redis\"\npassword = \"in-the-repo\"\npublish-all-interfaces = true\n"),
+    )
+    .unwrap();
+    // Refused, naming the file, the field and how to confirm; nothing made.
+    let out = in_dir(&arena, root.path(), &["up"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "dbarena.toml: [instances.{name}]: publish-all-interfaces = true"
+        )) && err.contains("dbarena up --publish-all-interfaces"),
+        "{err}"
+    );
+    assert!(!container_exists(&name));
+
+    // Confirmed: made, and said so, naming the interfaces.
+    let out = ok_in(&arena, root.path(), &["up", "--publish-all-interfaces"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("warning: {name}: ports published on 0.0.0.0"))
+            && err.contains("reachable from the network")
+            && err.contains("publish-all-interfaces in"),
+        "{err}"
+    );
+    assert!(bindings(&name).contains("0.0.0.0:"), "{}", bindings(&name));
+    // Said again at every start.
+    ok_in(&arena, root.path(), &["stop", &name]);
+    let out = ok_in(&arena, root.path(), &["up", "--publish-all-interfaces"]);
+    assert!(
+        stderr(&out).contains(&format!("warning: {name}: ports published on 0.0.0.0")),
+        "{}",
+        stderr(&out)
+    );
+
+    // The flag of `create` is said too; without it, loopback only and no warning.
+    let flagged = arena.name("flag-exposed");
+    let out = arena
+        .cmd()
+        .args(["create", "redis", "--name", &flagged, "--publish-all-interfaces"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("warning: {flagged}: ports published on 0.0.0.0"))
+            && stderr(&out).contains("because of --publish-all-interfaces"),
+        "{}",
+        stderr(&out)
+    );
+    let quiet = arena.name("loopback");
+    let out = arena
+        .cmd()
+        .args(["create", "redis", "--name", &quiet])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("0.0.0.0"), "{}", stderr(&out));
+    assert!(bindings(&quiet).contains("127.0.0.1:"), "{}", bindings(&quiet));
+}
+
+#[test]
+fn project_init_paths_stay_inside_the_project() {
+    if !docker_available("project_init_paths_stay_inside_the_project") {
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("proj-escape");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.sql");
+    std::fs::write(&secret, "SELECT 'host secret';").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&secret, root.path().join("link.sql")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.path().join("passwd.sql")).unwrap();
+    std::fs::create_dir(root.path().join("seed")).unwrap();
+    std::fs::write(root.path().join("seed/1.sql"), "SELECT 1;").unwrap();
+    std::os::unix::fs::symlink(&secret, root.path().join("seed/2.sql")).unwrap();
+    let escape = format!(
+        "../{}/secret.sql",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    for (init, shown) in [
+        ("link.sql", "link.sql"),
+        ("passwd.sql", "passwd.sql"),
+        (escape.as_str(), "secret.sql"),
+        ("seed", "seed/2.sql"),
+    ] {
+        std::fs::write(
+            root.path().join("dbarena.toml"),
+            format!("[instances.{name}]\nengine = \"postgres\"\ninit = [\"{init}\"]\n"),
+        )
+        .unwrap();
+        let out = in_dir(&arena, root.path(), &["up"]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{init}: {err}");
+        assert!(
+            err.contains(&format!("dbarena.toml: [instances.{name}]: init "))
+                && err.contains(shown)
+                && err.contains("outside the project directory"),
+            "{init}: {err}"
+        );
+        assert!(!err.contains("host secret") && !err.contains("root:"), "{err}");
+        assert!(!container_exists(&name), "{init}: an instance was made");
+    }
+    // A timeout of 0 is the file's mistake, named as such.
+    std::fs::write(
+        root.path().join("dbarena.toml"),
+        format!("[instances.{name}]\nengine = \"postgres\"\ntimeout = 0\n"),
+    )
+    .unwrap();
+    let err = stderr(&in_dir(&arena, root.path(), &["up"]));
+    assert!(
+        err.contains(&format!("[instances.{name}]: timeout: must be at least 1")),
+        "{err}"
+    );
+    assert!(!container_exists(&name));
+}

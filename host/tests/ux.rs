@@ -325,3 +325,67 @@ fn a_reader_that_stops_early_ends_output_quietly() {
         );
     }
 }
+
+#[test]
+fn verbose_logs_never_show_the_password() {
+    if !docker_available("verbose_logs_never_show_the_password") {
+        return;
+    }
+    let arena = Arena::new();
+    const SECRET: &str = "verbose-S3cret-pw";
+    for (flag, rust_log) in [("-vvv", None), ("-v", Some("trace")), ("-v", Some("debug"))] {
+        let name = arena.name("verbose");
+        let mut cmd = arena.cmd();
+        cmd.args([flag, "create", "postgres", "--name", &name, "--password", SECRET]);
+        if let Some(level) = rust_log {
+            cmd.env("RUST_LOG", level);
+        }
+        let out = cmd.output().unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{flag} {rust_log:?}: {err}");
+        // The logs are on (dbarena's own lines), the password is in none of them.
+        assert!(err.lines().count() > 3, "{flag} {rust_log:?}: no log lines: {err}");
+        assert!(
+            !err.contains(SECRET),
+            "{flag} RUST_LOG={rust_log:?}: the password is in the log ({} times)",
+            err.matches(SECRET).count()
+        );
+        // The URL on stdout still has it: that is create's answer.
+        assert!(stdout(&out).contains(SECRET));
+        arena.ok(&["destroy", &name]);
+    }
+}
+
+#[test]
+fn client_host_must_be_a_host_name_or_address() {
+    // Needs no Docker: refused while the command line is read.
+    let arena = Arena::new();
+    for bad in ["http://db.lan", "db lan", "me@db.lan", "db.lan:5432", "$(id)"] {
+        let out = arena.cmd().args(["--client-host", bad, "list"]).output().unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains("--client-host") && err.contains("not a host name or IP address"),
+            "{bad}: {err}"
+        );
+        let out = arena
+            .cmd()
+            .args(["list"])
+            .env("DBARENA_CLIENT_HOST", bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "DBARENA_CLIENT_HOST={bad}: {}", stderr(&out));
+    }
+    // The config's client-host too, naming the key.
+    std::fs::write(
+        arena.config_path(),
+        format!("{}\n[defaults]\nclient-host = \"http://db.lan\"\n", common::TEST_CONFIG),
+    )
+    .unwrap();
+    let out = arena.cmd().args(["list"]).output().unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("client-host"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -36,6 +36,10 @@ impl Context<DockerBackend> {
     pub async fn new(config: Option<&std::path::Path>, client_host: Option<&str>) -> anyhow::Result<Self> {
         let config = Config::load(config)?;
         let registry = super::load_plugins()?;
+        if let Some(h) = config.defaults.client_host.as_deref() {
+            crate::container::endpoint::check_client_host(h)
+                .map_err(|e| anyhow::anyhow!("config [defaults] client-host: {e}"))?;
+        }
         let client_host = client_host.or(config.defaults.client_host.as_deref());
         let backend = DockerBackend::connect().await?.with_client_host(client_host);
         Ok(Self {

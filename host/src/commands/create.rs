@@ -102,6 +102,15 @@ pub(crate) async fn create_groups<B: ContainerBackend>(
     let resolver = ctx.resolver()?;
     if let Some(note) = ctx.backend.client_address().publish_note() {
         eprintln!("note: {}", escape(&note));
+    } else {
+        for (r, (args, _)) in resolved.iter().zip(&origins).filter(|(r, _)| r.publish_all_interfaces) {
+            let why = match (&args.project, args.publish_all_interfaces) {
+                (Some(o), true) => format!("publish-all-interfaces in {}", o.file.display()),
+                (None, true) => "--publish-all-interfaces".to_string(),
+                (_, false) => "[defaults] publish-all-interfaces in the config".to_string(),
+            };
+            output::warn(crate::container::endpoint::all_interfaces_warning(&r.record.name, &why));
+        }
     }
     let progress = Progress::new();
     let cancel = Cancel::default();
@@ -274,7 +283,8 @@ async fn resolve_all<'c, B: ContainerBackend>(
         None => e,
     };
     let resolver = ctx.resolver()?;
-    let scripts = crate::init::read(&args.init).map_err(in_project)?;
+    let project_dir = args.project.as_ref().map(|o| std::path::Path::new(&o.id));
+    let scripts = crate::init::read(&args.init, project_dir).map_err(in_project)?;
     let mut names = HashSet::new();
     let mut resolved = Vec::new();
     let mut requests = Vec::new();
@@ -306,6 +316,7 @@ async fn resolve_all<'c, B: ContainerBackend>(
         };
         let mut r = resolver.instance(&request, &name, adopt.as_ref()).map_err(in_project)?;
         r.record.project = args.project.as_ref().map(|o| o.id.clone());
+        r.record.lease = args.lease.clone();
         if let Some(ttl) = args.ttl {
             r.record.expires_at = Some(chrono::Utc::now().timestamp().saturating_add(ttl.as_secs() as i64));
         }

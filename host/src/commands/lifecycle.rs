@@ -73,6 +73,17 @@ pub(crate) async fn start_all<B: ContainerBackend>(
                 }
                 // Ports Docker chose can change across restarts: read them again.
                 let info = ctx.backend.inspect_container(&m.info.id).await?;
+                if ctx.backend.client_address().is_loopback()
+                    && info
+                        .ports
+                        .iter()
+                        .any(|p| matches!(p.host_ip.as_str(), "" | "0.0.0.0" | "::"))
+                {
+                    crate::output::warn(crate::container::endpoint::all_interfaces_warning(
+                        &m.record.name,
+                        "how it was created (publish-all-interfaces)",
+                    ));
+                }
                 let proof = crate::provision::wait_ready(&ctx.backend, resolved, &info, Some(since), &cancel, &|msg| {
                     bar.set_message(escape(&msg).into_owned())
                 })

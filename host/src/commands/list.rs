@@ -21,6 +21,17 @@ pub async fn list<B: ContainerBackend>(ctx: &Context<B>, args: &ListArgs) -> any
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    for m in all.iter().filter(|m| super::gc::is_abandoned(&m.record)) {
+        crate::output::warn(format_args!(
+            "{} was made by a `dbarena run` that is gone (killed); `dbarena gc` removes it{}",
+            m.record.name,
+            if m.record.persistent {
+                " and keeps its volume"
+            } else {
+                ""
+            }
+        ));
+    }
     let tenants = crate::tenant::ops::views(ctx).await?;
     if args.quiet {
         for name in instances.iter().map(|i| &i.name).chain(tenants.iter().map(|t| &t.name)) {
@@ -119,7 +130,7 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
             }
             if wide {
                 row.push(i.image.clone());
-                row.push(escape(i.url.as_deref().unwrap_or("-")).into_owned());
+                row.push(escape(&redact_url(i.url.as_deref().unwrap_or("-"))).into_owned());
             }
             row
         })
@@ -154,6 +165,29 @@ pub fn render(instances: &[Instance], wide: bool, width: Option<usize>) -> Strin
         out.push_str("* the server runs another version than asked for (see `dbarena inspect NAME`)\n");
     }
     out
+}
+
+/// `url` with its password hidden: tables are for looking at, and land in screenshots,
+/// shared terminals and CI logs; `url`, `env` and `inspect` show it in full.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL: hide anything between `://user:` and the last `@`.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if scheme < at => {
+                let authority = &url[scheme + 3..at];
+                match authority.split_once(':') {
+                    Some((user, _)) => format!("{}://{user}:****{}", &url[..scheme], &url[at..]),
+                    None => url.to_string(),
+                }
+            }
+            _ => url.to_string(),
+        },
+    }
 }
 
 /// Plain columns two spaces apart, left-aligned, a header line first.
@@ -243,6 +277,11 @@ pub fn fill(template: &str, instance: &Instance) -> anyhow::Result<String> {
 }
 
 fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
+    println!("{}", tenant_table(tenants));
+}
+
+/// The `list` table of tenants; URLs without their passwords ([`redact_url`]).
+fn tenant_table(tenants: &[crate::tenant::ops::TenantView]) -> String {
     let rows: Vec<Vec<String>> = tenants
         .iter()
         .map(|v| {
@@ -252,14 +291,11 @@ fn print_tenants(tenants: &[crate::tenant::ops::TenantView]) {
                 format!("{} {}", v.engine, v.version),
                 v.status.clone(),
                 escape(&v.database).into_owned(),
-                escape(v.url.as_deref().unwrap_or("-")).into_owned(),
+                escape(&redact_url(v.url.as_deref().unwrap_or("-"))).into_owned(),
             ]
         })
         .collect();
-    println!(
-        "{}",
-        columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows)
-    );
+    columns(&["TENANT", "SERVER", "ENGINE", "STATUS", "DATABASE", "URL"], rows)
 }
 
 /// `inspect TENANT`: its connection (pooled and direct), server and limits.
@@ -372,7 +408,49 @@ pub async fn inspect<B: ContainerBackend>(ctx: &Context<B>, args: &InspectArgs) 
 
 #[cfg(test)]
 mod tests {
-    use super::{fill, render};
+    use super::{fill, redact_url, render, tenant_table};
+
+    #[test]
+    fn table_urls_hide_the_password() {
+        assert_eq!(
+            redact_url("postgresql://app:s3cr%40t@127.0.0.1:5432/app?sslmode=disable"),
+            "postgresql://app:****@127.0.0.1:5432/app?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@127.0.0.1:6379/0"),
+            "redis://:****@127.0.0.1:6379/0"
+        );
+        assert_eq!(redact_url("mysql://root@h:3306/db"), "mysql://root@h:3306/db");
+        assert_eq!(redact_url("-"), "-");
+        // Not parseable as a URL (a space in the host): still hidden.
+        assert_eq!(redact_url("x://u:pw@bad host:1"), "x://u:****@bad host:1");
+        let table = render(&[instance("pg", "postgres", "16", 5432)], true, None);
+        assert!(table.contains("postgres://u:****@127.0.0.1:5432/d"), "{table}");
+        assert!(!table.contains(":p@"), "{table}");
+        let tenant = crate::tenant::ops::TenantView {
+            name: "t1".into(),
+            kind: "tenant",
+            server: "dbarena-shared-postgres-16".into(),
+            engine: "postgres".into(),
+            version: "16".into(),
+            status: "healthy".into(),
+            url: Some("postgresql://t1:tenant-S3cret@127.0.0.1:6432/t1".into()),
+            direct_url: None,
+            host: None,
+            port: None,
+            user: "t1".into(),
+            password: "tenant-S3cret".into(),
+            database: "t1".into(),
+            max_connections: None,
+            env: Default::default(),
+            created_at: String::new(),
+        };
+        let table = tenant_table(&[tenant]);
+        assert!(
+            table.contains("postgresql://t1:****@127.0.0.1:6432/t1") && !table.contains("tenant-S3cret"),
+            "{table}"
+        );
+    }
     use crate::instance::{Instance, Status};
 
     fn instance(name: &str, engine: &str, version: &str, port: u16) -> Instance {

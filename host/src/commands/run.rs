@@ -1,6 +1,10 @@
 //! `dbarena run ENGINE... -- CMD`: create the instances (in parallel, as `create` does),
 //! run CMD with every instance's connection variables in its environment, then destroy
 //! them whatever happened (CMD's exit, Ctrl-C, SIGTERM, SIGHUP) and exit with CMD's status.
+//!
+//! A SIGKILL leaves no chance to clean up: the instances carry this process's lease
+//! ([`crate::lease`]), so `gc` removes them once it is gone, and CMD is killed by the
+//! kernel when dbarena dies (`PR_SET_PDEATHSIG`).
 
 use super::Context;
 use super::create::{Created, create_all};
@@ -15,7 +19,11 @@ use std::time::Duration;
 /// How long the command gets to exit after its signal before it is killed.
 const CHILD_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run<B: ContainerBackend>(ctx: &Context<B>, mut args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Kept instances outlive this process by the user's wish: no lease.
+    if !args.keep {
+        args.create.lease = crate::lease::current();
+    }
     // Installed before anything is made, and kept until the clean-up is done: from here
     // on a signal can only end the command, never skip the clean-up.
     let mut signals = crate::signals::Signals::install();
@@ -49,10 +57,28 @@ async fn run_child(
     env: &[(String, String)],
     signals: &mut crate::signals::Signals,
 ) -> anyhow::Result<u8> {
-    let mut child = tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .envs(env.iter().cloned())
-        .kill_on_drop(true)
+    let mut cmd = tokio::process::Command::new(&command[0]);
+    cmd.args(&command[1..]).envs(env.iter().cloned()).kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(move || {
+                // The command dies with dbarena, even by SIGKILL; CMD's own children are
+                // its business (a shell that execs, or traps, passes it on).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // dbarena died before the prctl: no signal would come.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("dbarena exited"));
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", escape(&command[0])))?;
     tokio::select! {

@@ -93,6 +93,7 @@ struct UpEntry<'a> {
 
 pub async fn up<B: ContainerBackend>(ctx: &Context<B>, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let project = project::required("up")?;
+    project.check_exposure(args.publish_all_interfaces)?;
     let file = project.origin.file.display();
     if project.instances.is_empty() {
         bail!("{file}: declares no instances (add an [instances.NAME] table)");

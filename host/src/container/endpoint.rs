@@ -315,6 +315,88 @@ impl ClientAddress {
     }
 }
 
+/// Checks a `--client-host` (or `client-host`) value: an IP address (IPv6 with or without
+/// brackets) or a DNS host name. It goes into every URL and probe; anything else (a URL, a
+/// path, spaces, `user@host`) is a mistake to name now, not a broken URL later.
+pub fn check_client_host(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() || unbracket(v).parse::<IpAddr>().is_ok() {
+        return Ok(v.to_string());
+    }
+    let name = v.strip_suffix('.').unwrap_or(v);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "'{}' is not a host name or IP address (e.g. db.lan, 203.0.113.7, fd00::1)",
+            v.escape_debug()
+        ))
+    }
+}
+
+/// This machine's interface addresses (loopback too), for saying where a port bound on
+/// every interface can be reached; empty when they cannot be read.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list we only read, then free once.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return out;
+        }
+        let mut at = list;
+        while !at.is_null() {
+            let addr = (*at).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let v4 = &*(addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::from(v4.sin_addr.s_addr.to_ne_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let v6 = &*(addr as *const libc::sockaddr_in6);
+                        out.push(IpAddr::from(v6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            at = (*at).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The warning for instance `name` whose ports this machine publishes on every
+/// interface, because of `why` (the flag, the project file's field, the config key):
+/// said every time, since the URL dbarena prints (127.0.0.1) shows only one of the
+/// addresses that reach it.
+pub fn all_interfaces_warning(name: &str, why: &str) -> String {
+    let addresses: Vec<String> = interface_addresses()
+        .into_iter()
+        // 0.0.0.0 is IPv4's every interface.
+        .filter(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map(|ip| ip.to_string())
+        .collect();
+    let shown = if addresses.is_empty() {
+        "every interface of this machine".to_string()
+    } else {
+        format!("every interface of this machine ({})", addresses.join(", "))
+    };
+    format!(
+        "{name}: ports published on 0.0.0.0, {shown}, because of {why}: the database is reachable from \
+         the network, not only at the 127.0.0.1 URL shown, and its password is the only protection"
+    )
+}
+
 fn host_of(url: &url::Url) -> Option<String> {
     url.host_str()
         .filter(|h| !h.is_empty())
@@ -444,6 +526,39 @@ mod tests {
             ClientAddress::new(&tcp("10.1.1.1", 1), Some(" ")).host_for(""),
             "10.1.1.1"
         );
+    }
+
+    #[test]
+    fn client_hosts_are_names_or_addresses() {
+        for ok in [
+            "db.lan",
+            "203.0.113.7",
+            "fd00::1",
+            "[fd00::1]",
+            "localhost",
+            "my_host.example.",
+            "a-b",
+        ] {
+            assert_eq!(check_client_host(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in [
+            "http://x",
+            "x y",
+            "user@host",
+            "/tmp/sock",
+            "host:5432",
+            "-x",
+            "a..b",
+            "$(id)",
+            "bad\u{1b}]52;c;host",
+        ] {
+            let e = check_client_host(bad).unwrap_err();
+            assert!(e.contains("not a host name or IP address"), "{bad}: {e}");
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+        assert!(!interface_addresses().is_empty());
+        let w = all_interfaces_warning("db", "--publish-all-interfaces");
+        assert!(w.contains("0.0.0.0") && w.contains("reachable from the network"), "{w}");
     }
 
     struct World {

@@ -44,6 +44,8 @@ mod key {
     pub const ROLE: &str = "io.dbarena.role";
     /// The project (`dbarena.toml`) the instance belongs to: its directory's canonical path.
     pub const PROJECT: &str = "io.dbarena.project";
+    /// The `dbarena run` process the instance lives for ([`crate::lease`]); container only.
+    pub const LEASE: &str = "io.dbarena.lease";
 }
 
 /// [`InstanceRecord::role`] of a shared server, which holds tenants.
@@ -67,6 +69,11 @@ pub fn owner_filter(token: &str) -> String {
 /// The label filter that selects the instances with an expiry.
 pub fn expiring_filter() -> String {
     key::EXPIRES_AT.to_string()
+}
+
+/// The label filter that selects the instances a `dbarena run` holds.
+pub fn leased_filter() -> String {
+    key::LEASE.to_string()
 }
 
 /// True when dbarena created the object carrying `labels`; nothing else is ever touched.
@@ -119,6 +126,10 @@ pub struct InstanceRecord {
     /// `dbarena.toml`; `None` for an instance made outside a project. Added without a
     /// record version bump: older readers ignore it.
     pub project: Option<String>,
+    /// `dbarena run`: the lease of the process the instance lives for ([`crate::lease`]),
+    /// so `gc` removes it once that process is gone. Never on a volume: persistent data
+    /// outlives the run. Added without a record version bump: older readers ignore it.
+    pub lease: Option<String>,
 }
 
 /// Why labels could not be read as a record.
@@ -194,6 +205,9 @@ impl InstanceRecord {
         if let Some(project) = &self.project {
             labels.insert(key::PROJECT.into(), project.clone());
         }
+        if let Some(lease) = &self.lease {
+            labels.insert(key::LEASE.into(), lease.clone());
+        }
         labels
     }
 
@@ -201,6 +215,8 @@ impl InstanceRecord {
     /// later create of the same name serves the data with the credentials it was made with.
     pub fn volume_labels(&self, data_path: &str, owner: Option<&str>) -> BTreeMap<String, String> {
         let mut labels = self.container_labels(owner);
+        // A later create that reattaches the data is nobody's run.
+        labels.remove(key::LEASE);
         labels.insert(key::DATA_PATH.into(), data_path.into());
         labels
     }
@@ -261,6 +277,7 @@ impl InstanceRecord {
                 v => Some(v.parse().map_err(|_| RecordError::Invalid(key::EXPIRES_AT))?),
             },
             project: Some(get(key::PROJECT).to_string()).filter(|p| !p.is_empty()),
+            lease: Some(get(key::LEASE).to_string()).filter(|l| !l.is_empty()),
         })
     }
 
@@ -310,6 +327,7 @@ pub(crate) mod tests {
             role: None,
             expires_at: Some(1_800_000_000),
             project: Some("/home/me/shop".into()),
+            lease: None,
         }
     }
 
@@ -322,6 +340,17 @@ pub(crate) mod tests {
         );
         let volume = record.volume_labels("/var/lib/postgresql/data", Some("tok"));
         assert_eq!(InstanceRecord::from_labels(&volume).unwrap(), record);
+        // A run's lease is on its container, never on the data that outlives it.
+        let leased = InstanceRecord {
+            lease: Some("m=1,b=2,ns=3,pid=4,start=5".into()),
+            ..record.clone()
+        };
+        assert_eq!(
+            InstanceRecord::from_labels(&leased.container_labels(None)).unwrap(),
+            leased
+        );
+        let leased_volume = leased.volume_labels("/data", None);
+        assert_eq!(InstanceRecord::from_labels(&leased_volume).unwrap().lease, None);
         assert_eq!(InstanceRecord::data_path(&volume), Some("/var/lib/postgresql/data"));
         assert_eq!(owner(&volume), Some("tok"));
     }

@@ -2,8 +2,8 @@
 //!
 //! A status code alone is ambiguous: a 404 on create means the image is missing, on
 //! inspect the container. [`Subject`] says what the call was about. Transient failures
-//! (dropped connection, timeout, 5xx other than a port conflict) are retried with backoff
-//! by [`retry`], for idempotent calls only.
+//! (dropped connection, 5xx other than a port conflict) are retried with backoff by
+//! [`retry`], for idempotent calls only; a call that timed out is not.
 
 use crate::container::BackendError;
 use bollard::errors::Error as DockerError;
@@ -107,9 +107,11 @@ pub(super) fn map_err(e: DockerError, subject: Subject<'_>) -> BackendError {
         DockerError::SocketNotFoundError(path) => {
             BackendError::Unavailable(format!("no Docker socket at {path}: {HINT_DAEMON}"))
         }
-        DockerError::RequestTimeoutError => {
-            BackendError::Unavailable(format!("the Docker daemon did not answer in time: {HINT_DAEMON}"))
-        }
+        DockerError::RequestTimeoutError => BackendError::Unavailable(
+            "the Docker daemon accepted the request but did not answer in time: is it hung or overloaded? \
+             (`docker info`)"
+                .to_string(),
+        ),
         DockerError::HyperLegacyError { .. } | DockerError::HyperResponseError { .. } => {
             BackendError::Unavailable(format!(
                 "lost the connection to the Docker daemon ({}): {HINT_DAEMON}",
@@ -192,7 +194,9 @@ pub(super) fn is_transient(e: &DockerError) -> bool {
         DockerError::DockerResponseServerError { status_code, message } => {
             *status_code >= 500 && !is_port_conflict(message)
         }
-        DockerError::RequestTimeoutError => true,
+        // Not a timed out call: the engine took the whole bound already, and three tries
+        // would triple the wait of a hung daemon.
+        DockerError::RequestTimeoutError => false,
         // Podman briefly reports states Docker has not got (`stopped`, between a
         // container's exit and its clean-up), which bollard's models refuse: ask again.
         DockerError::JsonDataError { message, .. } => message.contains("unknown variant"),

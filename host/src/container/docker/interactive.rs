@@ -100,7 +100,7 @@ impl DockerBackend {
             ..Default::default()
         };
         let created = self
-            .docker
+            .writer()
             .create_exec(id, config)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))?;
@@ -110,7 +110,7 @@ impl DockerBackend {
             output_capacity: None,
         };
         let started = self
-            .docker
+            .writer()
             .start_exec(&created.id, Some(options))
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))?;

@@ -38,8 +38,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// The request timeout bollard uses unless a call needs longer (stop, restart).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the first call (the API version negotiation) may take: an engine that
+/// accepts connections and never answers fails every command in this time, with its
+/// address, instead of hanging. Over ssh the connection itself is made within it too.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The request timeout of reads (inspect, list, version): quick calls on a live engine,
+/// bounded so a daemon that stops answering later fails a command in this time. A timed
+/// out call is not retried (three tries would triple the wait).
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls that change state (create, start, remove, exec, logs...): bollard bounds the
+/// wait for the response's headers only, so a log or exec stream outlives it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Calls whose answer comes only when a transfer is done: pull (its first progress
+/// line), commit (a snapshot of the data), archive uploads (init scripts, copies).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long `exec` waits for the engine to report the exit code once the output ended.
 const EXEC_EXIT_WAIT: Duration = Duration::from_secs(10);
 /// Log drivers that rotate by `max-size`/`max-file`; any other refuses those options.
@@ -96,7 +109,7 @@ impl DockerBackend {
         let shown = endpoint.to_string();
         let docker = match endpoint {
             EngineEndpoint::Unix(path) => {
-                Docker::connect_with_unix(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                Docker::connect_with_unix(&shown, READ_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
                     .map_err(|e| with_endpoint(map_err(e, Subject::None), &path.display().to_string()))?
             }
             EngineEndpoint::Tcp { .. } => {
@@ -108,17 +121,23 @@ impl DockerBackend {
                          use an ssh:// endpoint, or unset DOCKER_TLS_VERIFY for an engine on a trusted network"
                     )));
                 }
-                Docker::connect_with_http(&shown, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+                Docker::connect_with_http(&shown, READ_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
                     .map_err(|e| map_err(e, Subject::None))?
             }
             EngineEndpoint::Ssh { .. } => ssh::connect(endpoint)?,
         };
-        let mut backend = Self::with_client(docker).await.map_err(|e| match (e, endpoint) {
-            (BackendError::Unavailable(m), EngineEndpoint::Ssh { .. }) => BackendError::Unavailable(format!(
-                "{shown}: {m}; ssh said why above (`ssh HOST docker system dial-stdio` must work without a prompt)"
-            )),
-            (e, _) => with_endpoint(e, &shown),
-        })?;
+        let within = match endpoint {
+            EngineEndpoint::Ssh { .. } => SSH_CONNECT_TIMEOUT,
+            _ => CONNECT_TIMEOUT,
+        };
+        let mut backend = Self::negotiated(docker, within, &format!("the Docker engine at {shown}"))
+            .await
+            .map_err(|e| match (e, endpoint) {
+                (BackendError::Unavailable(m), EngineEndpoint::Ssh { .. }) => BackendError::Unavailable(format!(
+                    "{shown}: {m}; ssh said why above (`ssh HOST docker system dial-stdio` must work without a prompt)"
+                )),
+                (e, _) => with_endpoint(e, &shown),
+            })?;
         backend.client = ClientAddress::new(&ssh::real_host(endpoint), None);
         backend.endpoint = Some(endpoint.clone());
         Ok(backend)
@@ -126,17 +145,34 @@ impl DockerBackend {
 
     /// Connects to the daemon on the Unix socket at `path` (with or without `unix://`).
     pub async fn connect_with_socket(path: &str) -> Result<Self> {
-        let docker = Docker::connect_with_unix(path, DEFAULT_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+        let docker = Docker::connect_with_unix(path, READ_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
             .map_err(|e| map_err(e, Subject::None))?;
-        Self::with_client(docker).await.map_err(|e| with_endpoint(e, path))
+        Self::negotiated(docker, CONNECT_TIMEOUT, &format!("the Docker engine at {path}"))
+            .await
+            .map_err(|e| with_endpoint(e, path))
     }
 
     /// Wraps an existing client, negotiating the API version (the daemon may be older
     /// than bollard's default version). Its ports count as local.
     pub async fn with_client(docker: Docker) -> Result<Self> {
-        let docker = retry(|| docker.clone().negotiate_version())
+        Self::negotiated(docker, CONNECT_TIMEOUT, "the Docker engine").await
+    }
+
+    /// [`Self::with_client`] with the negotiation bounded by `within`; reads then get
+    /// [`READ_TIMEOUT`]. `shown` ("the Docker engine at X") names the engine in the error
+    /// of one that accepts the connection and never answers.
+    async fn negotiated(docker: Docker, within: Duration, shown: &str) -> Result<Self> {
+        let docker = retry(|| docker.clone().with_timeout(within).negotiate_version())
             .await
-            .map_err(|e| map_err(e, Subject::None))?;
+            .map_err(|e| match e {
+                bollard::errors::Error::RequestTimeoutError => BackendError::Unavailable(format!(
+                    "{shown} accepted the connection but did not answer in {} s: \
+                     is it hung or overloaded? (`docker info`; DOCKER_HOST or the Docker context chose it)",
+                    within.as_secs()
+                )),
+                e => map_err(e, Subject::None),
+            })?
+            .with_timeout(READ_TIMEOUT);
         Ok(Self {
             docker,
             endpoint: None,
@@ -197,12 +233,19 @@ impl DockerBackend {
 
     /// A client whose request timeout outlasts a stop of `timeout`.
     fn client_for(&self, timeout: Duration) -> Docker {
-        let needed = timeout + Duration::from_secs(30);
-        if needed > self.docker.timeout() {
-            self.docker.clone().with_timeout(needed)
-        } else {
-            self.docker.clone()
-        }
+        self.docker
+            .clone()
+            .with_timeout(WRITE_TIMEOUT.max(timeout + Duration::from_secs(30)))
+    }
+
+    /// The client for calls that change state ([`WRITE_TIMEOUT`]).
+    pub(super) fn writer(&self) -> Docker {
+        self.docker.clone().with_timeout(WRITE_TIMEOUT)
+    }
+
+    /// The client for calls that answer when a transfer is done ([`TRANSFER_TIMEOUT`]).
+    fn transfer(&self) -> Docker {
+        self.docker.clone().with_timeout(TRANSFER_TIMEOUT)
     }
 
     /// Whether the engine is Podman's Docker-compatible API (its `/version` lists a
@@ -291,7 +334,7 @@ impl DockerBackend {
             .into_inner()
             .map_err(|e| BackendError::Other(format!("cannot pack directories for {id}: {e}")))?;
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        self.docker
+        self.writer()
             .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))
@@ -338,7 +381,7 @@ impl ContainerBackend for DockerBackend {
             .from_image(reference.repository())
             .tag(reference.pull_tag())
             .build();
-        let mut events = self.docker.create_image(Some(options), None, None);
+        let mut events = self.transfer().create_image(Some(options), None, None);
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| map_pull_err(e, image))?;
             // Layer events carry an id; "Already exists" and "Pull complete" have no byte counts.
@@ -357,7 +400,7 @@ impl ContainerBackend for DockerBackend {
 
     async fn remove_image(&self, image: &str) -> Result<()> {
         let options = RemoveImageOptionsBuilder::new().force(false).build();
-        match self.docker.remove_image(image, Some(options), None).await {
+        match self.writer().remove_image(image, Some(options), None).await {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Err(BackendError::Other(format!(
                 "image {image} is in use: {}",
@@ -409,7 +452,7 @@ impl ContainerBackend for DockerBackend {
             ..Default::default()
         };
         let image = self
-            .docker
+            .transfer()
             .commit_container(options.build(), config)
             .await
             // Podman answers the bare hex digest, Docker and every listing `sha256:...`.
@@ -445,13 +488,13 @@ impl ContainerBackend for DockerBackend {
             .path(path)
             .build();
         let tar = self
-            .docker
+            .writer()
             .download_from_container(from, Some(options))
             .map(|chunk| chunk.map_err(std::io::Error::other));
         let options = UploadToContainerOptionsBuilder::default()
             .path(&unpack_dir(path))
             .build();
-        self.docker
+        self.transfer()
             .upload_to_container(to, Some(options), bollard::body_try_stream(tar))
             .await
             .map_err(|e| map_err(e, Subject::Container(to)))
@@ -463,9 +506,9 @@ impl ContainerBackend for DockerBackend {
 
     async fn set_paused(&self, id: &str, paused: bool) -> Result<()> {
         let result = if paused {
-            self.docker.pause_container(id).await
+            self.writer().pause_container(id).await
         } else {
-            self.docker.unpause_container(id).await
+            self.writer().unpause_container(id).await
         };
         result.map_err(|e| map_err(e, Subject::Container(id)))
     }
@@ -474,7 +517,7 @@ impl ContainerBackend for DockerBackend {
         let options = bollard::query_parameters::RenameContainerOptionsBuilder::new()
             .name(new_name)
             .build();
-        self.docker
+        self.writer()
             .rename_container(id, options)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))
@@ -494,7 +537,7 @@ impl ContainerBackend for DockerBackend {
                 container: id.to_string(),
                 force: Some(false),
             };
-            if let Err(e) = self.docker.disconnect_network(network, request).await {
+            if let Err(e) = self.writer().disconnect_network(network, request).await {
                 // All or nothing: the ones already left are joined again.
                 let _ = self.attach_networks(id, &networks[..i]).await;
                 return Err(map_err(e, Subject::Container(id)));
@@ -509,7 +552,7 @@ impl ContainerBackend for DockerBackend {
                 container: id.to_string(),
                 endpoint_config: None,
             };
-            self.docker
+            self.writer()
                 .connect_network(network, request)
                 .await
                 .map_err(|e| map_err(e, Subject::Container(id)))?;
@@ -521,7 +564,7 @@ impl ContainerBackend for DockerBackend {
         let rotate = def.log_max_bytes.is_some() && self.rotating_logs().await;
         let body = create_body(def, rotate);
         let options = CreateContainerOptionsBuilder::new().name(&def.name).build();
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| {
+        let created = self.writer().create_container(Some(options), body).await.map_err(|e| {
             map_err(
                 e,
                 Subject::Create {
@@ -534,7 +577,7 @@ impl ContainerBackend for DockerBackend {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
-        self.docker
+        self.writer()
             .start_container(id, None::<StartContainerOptions>)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))
@@ -558,7 +601,7 @@ impl ContainerBackend for DockerBackend {
 
     async fn remove_container(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        match self.docker.remove_container(id, Some(options)).await {
+        match self.writer().remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             // Someone else is already removing it: the outcome is the one we want.
             Err(e) if status_of(&e) == Some(409) && server_message(&e).contains("in progress") => Ok(()),
@@ -616,7 +659,7 @@ impl ContainerBackend for DockerBackend {
         tail: Option<usize>,
         since: Option<i64>,
     ) -> BoxStream<'static, Result<LogLine>> {
-        logs::log_stream(self.docker.clone(), id, follow, tail, since)
+        logs::log_stream(self.writer(), id, follow, tail, since)
     }
 
     async fn exec(&self, id: &str, req: &ExecRequest<'_>) -> Result<ExecOutput> {
@@ -630,13 +673,13 @@ impl ContainerBackend for DockerBackend {
             ..Default::default()
         };
         let created = self
-            .docker
+            .writer()
             .create_exec(id, config)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))?;
         let mut bytes = Vec::new();
         match self
-            .docker
+            .writer()
             .start_exec(&created.id, None)
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))?
@@ -681,7 +724,7 @@ impl ContainerBackend for DockerBackend {
     async fn upload_files(&self, id: &str, files: &[FileUpload]) -> Result<()> {
         let archive = tar_of(files).map_err(|e| BackendError::Other(format!("cannot pack files for {id}: {e}")))?;
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        self.docker
+        self.transfer()
             .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
             .await
             .map_err(|e| map_err(e, Subject::Container(id)))
@@ -693,7 +736,7 @@ impl ContainerBackend for DockerBackend {
             labels: Some(labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        self.docker
+        self.writer()
             .create_volume(request)
             .await
             .map(drop)
@@ -712,7 +755,7 @@ impl ContainerBackend for DockerBackend {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<()> {
-        match self.docker.remove_volume(name, None::<RemoveVolumeOptions>).await {
+        match self.writer().remove_volume(name, None::<RemoveVolumeOptions>).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Err(BackendError::Other(format!(
                 "volume {name} is in use: {}",

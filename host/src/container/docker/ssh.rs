@@ -7,7 +7,7 @@
 //! endpoints with a port fail ("Could not resolve hostname").
 
 use super::errors::{Subject, map_err};
-use super::{DEFAULT_TIMEOUT, EngineEndpoint};
+use super::{EngineEndpoint, READ_TIMEOUT};
 use crate::container::Result;
 use bollard::{BollardRequest, Docker};
 use hyper_util::client::legacy::Client;
@@ -36,7 +36,7 @@ pub(super) fn connect(endpoint: &EngineEndpoint) -> Result<Docker> {
     Docker::connect_with_custom_transport(
         transport,
         Some("http://docker.ssh"),
-        DEFAULT_TIMEOUT.as_secs(),
+        READ_TIMEOUT.as_secs(),
         bollard::API_DEFAULT_VERSION,
     )
     .map_err(|e| map_err(e, Subject::None))
