@@ -108,7 +108,7 @@ fn acquire_in(dir: &std::path::Path, name: &str, operation: &str) -> anyhow::Res
     if super::validate_name(name).is_err() {
         anyhow::bail!("cannot lock '{}': not an instance name", name.escape_debug());
     }
-    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));
     let file = OpenOptions::new()
         .read(true)

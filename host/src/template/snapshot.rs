@@ -450,6 +450,7 @@ async fn start_again<B: ContainerBackend>(backend: &B, id: &str) -> crate::conta
 /// The data a clone `--from NAME[:TAG]` starts from: snapshot `TAG`, or without a tag a
 /// snapshot of the instance's current state taken now (tag `latest`). `engine` and
 /// `version` must be the instance's: data files are not portable across them.
+#[allow(clippy::too_many_arguments)]
 pub async fn clone_source<B: ContainerBackend>(
     backend: &B,
     source: &ResolvedInstance<'_>,
