@@ -495,7 +495,10 @@ fn terminal_escapes_from_the_server_reach_a_terminal_escaped() {
         .unwrap();
     assert!(!out.status.success(), "{}", stderr(&out));
 
-    let piped = arena.ok(&["logs", &name]);
+    // The server logs on stderr, which `logs` keeps apart.
+    let out = arena.cmd().args(["logs", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let piped = stderr(&out);
     assert!(piped.contains(evil), "the log does not carry the escapes: {piped:?}");
     let shown = on_a_terminal(&arena, &["logs", &name]);
     assert!(
@@ -505,7 +508,8 @@ fn terminal_escapes_from_the_server_reach_a_terminal_escaped() {
     assert!(shown.contains("x\\u{1b}]52;c;cHduZWQ=\\u{7}"), "{shown:?}");
     assert!(on_a_terminal(&arena, &["logs", &name, "--raw"]).contains(evil));
 
-    let sql = "select E'\\x1b]0;pwned\\x07' as t";
+    // Unaligned: psql's aligned tables show control characters as `\x1B` themselves.
+    let sql = "\\pset format unaligned\nselect E'\\x1b]0;pwned\\x07' as t;";
     assert!(arena.ok(&["query", &name, sql]).contains("\x1b]0;pwned\x07"));
     let shown = on_a_terminal(&arena, &["query", &name, sql]);
     assert!(

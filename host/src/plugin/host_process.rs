@@ -18,7 +18,8 @@
 //!   (`dbarena shell NAME -- ARGS`) are theirs and pass unchecked.
 //! - **Variable names** must have the shape of a connection variable: upper case, either
 //!   a client's own name ([`KNOWN_VARIABLES`], e.g. `PGHOST`) or `SOMETHING_<WORD>` with
-//!   `<WORD>` one of [`CONNECTION_WORDS`] (`DATABASE_URL`, `MYSQL_PWD`, `REDIS_KEY_PREFIX`),
+//!   `<WORD>` one of [`CONNECTION_WORDS`] (`DATABASE_URL`, `MYSQL_PWD`, `REDIS_KEY_PREFIX`)
+//!   or a client's own name (`PG_1_PGPORT`, as `dbarena env` prefixes a shared name),
 //!   and not in the namespace of a tool that reads such names to fetch or run code
 //!   ([`FOREIGN_NAMESPACES`]: `LD_*`, `GIT_*`, `PIP_INDEX_URL`, `DOCKER_HOST`, proxies…).
 //!   An allow-list of shapes, rather than a deny-list of names, keeps `BASH_ENV`,
@@ -338,7 +339,6 @@ pub const FOREIGN_NAMESPACES: &[&str] = &[
     "LESS",
     "MANPAGER",
     "BROWSER",
-    "DBARENA",
 ];
 
 /// Longest variable name accepted.
@@ -369,7 +369,8 @@ pub fn connection_variable(name: &str) -> Result<(), String> {
              read; a plugin may only export connection variables"
         ));
     }
-    let suffixed = CONNECTION_WORDS.iter().any(|word| {
+    // `PG_1_PGPORT`: a client's variable behind an instance-name prefix (`dbarena env`).
+    let suffixed = CONNECTION_WORDS.iter().chain(KNOWN_VARIABLES).any(|word| {
         name.strip_suffix(word)
             .and_then(|rest| rest.strip_suffix('_'))
             .is_some_and(|rest| !rest.is_empty() && !rest.ends_with('_'))
@@ -501,6 +502,8 @@ mod tests {
             "MSSQL_DATABASE",
             "SQLCMDDBNAME",
             "PG_1_DATABASE_URL",
+            "PG_1_PGPORT",
+            "DBARENA_POSTGRES_17_803E_PGPORT",
         ] {
             assert_eq!(connection_variable(ok), Ok(()), "{ok}");
         }
@@ -543,6 +546,8 @@ mod tests {
             "LESSOPEN",
             "EDITOR",
             "DBARENA_PLUGIN_DIR",
+            "LD_PGHOST",
+            "XPGHOST",
             "DATABASE__URL",
             "_URL",
             "URL",
