@@ -401,7 +401,8 @@ pub struct InspectArgs {
 pub enum EnvFormat {
     /// `export NAME='value'` lines: `eval "$(dbarena env NAME)"`.
     Sh,
-    /// `NAME="value"` lines for .env files.
+    /// `NAME='value'` lines for .env files (double quotes when the value has a quote or a
+    /// backslash); sourcing them runs nothing.
     Dotenv,
     /// One JSON object.
     Json,
@@ -415,6 +416,11 @@ pub struct EnvArgs {
 
     #[arg(long, value_enum, default_value_t = EnvFormat::Sh)]
     pub format: EnvFormat,
+
+    /// Print values byte for byte on a terminal too (by default terminal escapes in them
+    /// are shown escaped there; piped output is always exact).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -433,6 +439,11 @@ pub struct LogsArgs {
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
+
+    /// Print the lines byte for byte on a terminal too (by default terminal escapes in
+    /// them are shown escaped there; piped output is always exact).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -612,6 +623,11 @@ pub struct QueryArgs {
     /// Read the query from a file.
     #[arg(long, short, value_name = "FILE")]
     pub file: Option<std::path::PathBuf>,
+
+    /// Print the client's output byte for byte on a terminal too (by default terminal
+    /// escapes in it are shown escaped there; piped output is always exact).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use crate::commands::Context;
 use crate::container::{ContainerBackend, ExecRequest, State};
 use crate::output::escape;
 use crate::plugin::bindings::ClientCommands;
+use crate::plugin::host_process;
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
@@ -42,31 +43,43 @@ pub async fn target<B: ContainerBackend>(ctx: &Context<B>, name: &str) -> anyhow
     })
 }
 
-/// `program` as found on `PATH`, if it is there and executable (a path with a `/` is
-/// taken as is).
+/// `program` as found on `PATH`, if it is there and executable. A name with a `/` is never
+/// looked up: what runs on the host is found on the user's own `PATH` only.
 pub fn on_path(program: &str) -> Option<PathBuf> {
     fn executable(p: &Path) -> bool {
         use std::os::unix::fs::PermissionsExt;
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     }
-    if program.contains('/') {
-        return Some(PathBuf::from(program)).filter(|p| executable(p));
+    if program.is_empty() || program.contains('/') {
+        return None;
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(program))
         .find(|p| executable(p))
 }
 
-/// The host client's command line with `extra` arguments, when the plugin names one and
-/// it is installed.
-pub fn host_command(target: &Target, extra: &[String]) -> Option<std::process::Command> {
-    let argv = target.commands.host_shell.as_ref()?;
-    let program = on_path(&argv[0])?;
+/// The host client's command line with `extra` arguments (the user's own), when the plugin
+/// names one and it is installed. The plugin's argv and variable names were checked when
+/// the plugin returned them; they are checked again here, at the point of running, so no
+/// other path to this function can run a program a plugin chose
+/// (see [`crate::plugin::host_process`]).
+pub fn host_command(target: &Target, extra: &[String]) -> anyhow::Result<Option<std::process::Command>> {
+    let Some(argv) = target.commands.host_shell.as_ref() else {
+        return Ok(None);
+    };
+    host_process::host_client(argv).map_err(|e| anyhow::anyhow!("{}: {e}", escape(&target.name)))?;
+    for (name, _) in &target.env {
+        host_process::connection_variable(name).map_err(|e| anyhow::anyhow!("{}: {e}", escape(&target.name)))?;
+    }
+    let Some(program) = on_path(&argv[0]) else {
+        return Ok(None);
+    };
     let mut cmd = std::process::Command::new(program);
     cmd.args(&argv[1..]).args(extra).envs(target.env.iter().cloned());
-    Some(cmd)
+    Ok(Some(cmd))
 }
 
 /// The exit code a process ended with, as this process should exit with it (signals as
@@ -119,9 +132,59 @@ mod tests {
     fn programs_are_found_on_path_only_when_executable() {
         assert!(on_path("sh").is_some());
         assert!(on_path("no-such-client-xyz").is_none());
-        assert!(on_path("/bin/sh").is_some());
-        let plain = tempfile::NamedTempFile::new().unwrap();
-        assert!(on_path(plain.path().to_str().unwrap()).is_none());
+        // Paths are never taken as they are, executable or not.
+        assert!(on_path("/bin/sh").is_none());
+        assert!(on_path("../../bin/sh").is_none());
+        assert!(on_path("").is_none());
+    }
+
+    fn target(argv: &[&str], env: &[(&str, &str)]) -> Target {
+        Target {
+            name: "victim".into(),
+            container_id: "c".into(),
+            commands: ClientCommands {
+                host_shell: Some(argv.iter().map(|s| s.to_string()).collect()),
+                container_shell: crate::plugin::bindings::ExecStep {
+                    description: "shell".into(),
+                    command: vec!["sh".into()],
+                    env: vec![],
+                    stdin: None,
+                },
+                query: None,
+            },
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// A host shell that got past the plugin boundary some other way still cannot run: the
+    /// file the attack creates never appears.
+    #[test]
+    fn a_hostile_host_shell_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pwned = dir.path().join("pwned");
+        let touch = format!("touch {}", pwned.display());
+        for argv in [
+            vec!["/bin/sh", "-c", &touch],
+            vec!["sh", "-c", &touch],
+            vec!["../../bin/sh", "-c", &touch],
+            vec!["env", "sh", "-c", &touch],
+            vec!["bash", "-c", &touch],
+            vec!["python3", "-c", &touch],
+            vec!["psql", "-c", &touch],
+        ] {
+            let t = target(&argv, &[]);
+            let err = host_command(&t, &[])
+                .err()
+                .unwrap_or_else(|| panic!("{argv:?} allowed"));
+            assert!(err.to_string().contains("host shell"), "{err}");
+        }
+        // A known client with a variable that makes shells it starts run a file.
+        let t = target(&["psql", "postgresql://u@h:1/d"], &[("BASH_ENV", "/tmp/x")]);
+        assert!(host_command(&t, &[]).unwrap_err().to_string().contains("BASH_ENV"));
+        assert!(!pwned.exists(), "an attack ran");
+        // The user's own arguments are theirs.
+        let t = target(&["psql", "postgresql://u@h:1/d"], &[("PGPASSWORD", "x")]);
+        assert!(host_command(&t, &["-c".into(), "select 1".into()]).is_ok());
     }
 
     #[test]

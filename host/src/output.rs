@@ -41,6 +41,12 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// `text` as it should reach a stream: [`escape`]d when that stream is a terminal (`escape`
+/// true), exact otherwise (pipes, files, `--raw`).
+pub fn for_terminal(text: &str, escape_it: bool) -> std::borrow::Cow<'_, str> {
+    if escape_it { escape(text) } else { text.into() }
+}
+
 /// Live status lines, one per task, on stderr. On a terminal they are spinners (also with
 /// `--json`: stdout stays pure JSON); otherwise each phase is one plain line
 /// (`name: pulling postgres:16`), without control codes, so logs and CI show progress too.

@@ -441,3 +441,80 @@ fn ttl_shows_in_list_gc_destroys_expired_and_every_command_reaps_ephemeral_ones(
     assert!(!container_exists(&short), "{}", stderr(&out));
     assert!(container_exists(&long));
 }
+
+/// `dbarena ARGS` with a pseudo-terminal as stdout and stderr (through `script`), as a user
+/// at a terminal runs it: what the terminal would receive.
+fn on_a_terminal(arena: &Arena, args: &[&str]) -> String {
+    let dbarena = arena.cmd();
+    let line = std::iter::once(dbarena.get_program().to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| shell_words::quote(&a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null());
+    for (k, v) in dbarena.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} on a terminal: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Any client can write to a server's log: a login as a user whose name carries an OSC 52
+/// clipboard write and a title change. `logs` (and `query`, `env`) show them escaped on a
+/// terminal, exact with `--raw` and when piped.
+#[test]
+fn terminal_escapes_from_the_server_reach_a_terminal_escaped() {
+    if !docker_available("terminal_escapes_from_the_server_reach_a_terminal_escaped") {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: needs script(1) for a pseudo-terminal");
+        return;
+    }
+    let arena = Arena::new();
+    let name = arena.name("esc");
+    arena.ok(&["create", "postgres", "--name", &name]);
+    let evil = "x\x1b]52;c;cHduZWQ=\x07\x1b]0;pwned\x07";
+    // Over the socket (trusted): the server logs `role "…" does not exist` with the name.
+    let out = arena
+        .cmd()
+        .args([
+            "exec", &name, "--", "psql", "-U", evil, "-d", "postgres", "-c", "select 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stderr(&out));
+
+    // The server logs on stderr, which `logs` keeps apart.
+    let out = arena.cmd().args(["logs", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let piped = stderr(&out);
+    assert!(piped.contains(evil), "the log does not carry the escapes: {piped:?}");
+    let shown = on_a_terminal(&arena, &["logs", &name]);
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
+        "raw escapes reached the terminal"
+    );
+    assert!(shown.contains("x\\u{1b}]52;c;cHduZWQ=\\u{7}"), "{shown:?}");
+    assert!(on_a_terminal(&arena, &["logs", &name, "--raw"]).contains(evil));
+
+    // Unaligned: psql's aligned tables show control characters as `\x1B` themselves.
+    let sql = "\\pset format unaligned\nselect E'\\x1b]0;pwned\\x07' as t;";
+    assert!(arena.ok(&["query", &name, sql]).contains("\x1b]0;pwned\x07"));
+    let shown = on_a_terminal(&arena, &["query", &name, sql]);
+    assert!(
+        !shown.contains('\x1b') && shown.contains("\\u{1b}]0;pwned"),
+        "{shown:?}"
+    );
+    assert!(on_a_terminal(&arena, &["query", &name, sql, "--raw"]).contains("\x1b]0;pwned\x07"));
+}

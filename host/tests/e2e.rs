@@ -726,7 +726,11 @@ fn env_exports_what_host_clients_use_and_url_prints_the_url() {
     let json = arena.json(&["env", name, "--format", "json"]);
     assert_eq!(json["PGPASSWORD"], "p@ss w'rd$\"x", "{json}");
     let dotenv = arena.ok(&["env", name, "--format", "dotenv"]);
-    assert!(dotenv.lines().any(|l| l.starts_with("PGUSER=\"app user\"")), "{dotenv}");
+    assert!(dotenv.lines().any(|l| l == "PGUSER='app user'"), "{dotenv}");
+    assert!(
+        dotenv.lines().any(|l| l == "PGPASSWORD=\"p@ss w'rd\\$\\\"x\""),
+        "{dotenv}"
+    );
     assert_eq!(arena.ok(&["url", name]).trim(), pg[0]["url"].as_str().unwrap());
 
     // Two instances exporting the same names: each is prefixed, nothing is overwritten.

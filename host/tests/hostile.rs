@@ -492,3 +492,197 @@ fn plugin_text_in_plugin_command_output_is_escaped() {
     // JSON stays faithful (escaped by JSON itself, not altered).
     assert!(String::from_utf8_lossy(&out.stdout).contains("\\u001b]0;pwned"));
 }
+
+/// The hostile plugin with its `connection`/`client` attack `mode` patched in (see
+/// tests/plugins/hostile: `client-mode:` and the mode padded with '_' to 36 bytes).
+fn client_attack_plugin(mode: &str) -> Vec<u8> {
+    let mut bytes = wasm("hostile");
+    let from = b"client-mode:calm____________________";
+    let to = format!("client-mode:{mode:_<24}");
+    assert_eq!(to.len(), from.len(), "mode {mode} is too long");
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("client marker in the hostile plugin");
+    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
+    bytes
+}
+
+/// What every host-shell attack of the fixture tries to create.
+const PWNED: &str = "/tmp/dbarena-hostile-pwned";
+
+const HOST_SHELL_ATTACKS: &[&str] = &[
+    "abs-sh",
+    "sh",
+    "dotdot-sh",
+    "env-wrapper",
+    "bash",
+    "python",
+    "psql-command",
+    "psql-prompt",
+    "mysql-pager",
+    "mongosh-eval",
+];
+const ENV_ATTACKS: &[&str] = &[
+    "bash-env",
+    "ld-preload",
+    "prompt-command",
+    "path",
+    "pip-index",
+    "form-bash-env",
+];
+
+fn endpoint() -> dbarena::plugin::bindings::Endpoint {
+    dbarena::plugin::bindings::Endpoint {
+        host: "127.0.0.1".into(),
+        port: 4242,
+        credentials: dbarena::plugin::bindings::Credentials {
+            user: "u".into(),
+            password: "p".into(),
+            database: "d".into(),
+        },
+    }
+}
+
+/// `dbarena plugin test` of `wasm`: the text report and the JSON one's checks.
+fn conformance(env: &Env, file: &str, wasm: &[u8]) -> (String, Vec<serde_json::Value>) {
+    let path = env.root.path().join(file);
+    std::fs::write(&path, wasm).unwrap();
+    let path = path.to_str().unwrap();
+    let out = env.run(&["plugin", "test", path]);
+    let (text, err) = texts(&out);
+    let json = env.run(&["plugin", "test", path, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{e}: {json:?}"));
+    let checks = report["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{report}"));
+    (text + &err, checks)
+}
+
+fn check<'a>(checks: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {checks:?}"))
+}
+
+const HOST_SHELL_CHECK: &str = "the host shell is a database client with connection arguments only";
+const ENV_CHECK: &str = "only connection variables are exported";
+
+#[test]
+fn the_calm_fixture_passes_the_host_process_checks() {
+    let env = Env::new();
+    let (text, checks) = conformance(&env, "calm.wasm", &client_attack_plugin("calm"));
+    assert_eq!(check(&checks, HOST_SHELL_CHECK)["passed"], true, "{text}");
+    assert_eq!(check(&checks, ENV_CHECK)["passed"], true, "{text}");
+    assert!(
+        text.contains(&format!("ok   {ENV_CHECK}: HOSTILE_URL, HOSTILE_FORM_URL")),
+        "{text}"
+    );
+}
+
+/// A plugin's `host-shell` naming a shell, a path, a wrapper, an interpreter, or a real
+/// client with an option that runs commands: refused where the host receives it (so
+/// `dbarena shell` can never run it) and failed by conformance, in text and JSON.
+#[test]
+fn a_plugin_cannot_choose_what_runs_on_the_host() {
+    let _ = std::fs::remove_file(PWNED);
+    let env = Env::new();
+    let rt = PluginRuntime::new(None).unwrap();
+    for mode in HOST_SHELL_ATTACKS {
+        let wasm = client_attack_plugin(mode);
+        let plugin = rt.load("p", &wasm, PluginSource::Builtin).unwrap();
+        let err = plugin.client(&endpoint()).expect_err(mode).to_string();
+        assert!(
+            err.contains("invalid client commands") && err.contains("host shell"),
+            "{mode}: {err}"
+        );
+
+        let (text, checks) = conformance(&env, &format!("{mode}.wasm"), &wasm);
+        let c = check(&checks, HOST_SHELL_CHECK);
+        assert_eq!(c["passed"], false, "{mode}: {c}");
+        assert!(text.contains(&format!("FAIL {HOST_SHELL_CHECK}")), "{mode}: {text}");
+        assert!(!text.contains("host shell: yes"), "{mode}: {text}");
+    }
+    assert!(!Path::new(PWNED).exists(), "an attack ran on the host");
+}
+
+/// A plugin exporting `BASH_ENV`, `LD_PRELOAD`, `PROMPT_COMMAND`, `PATH` or
+/// `PIP_INDEX_URL` (in its connection env or as a connection form's variable): refused at
+/// the boundary, so neither `env`, `run -- CMD` nor the host client ever gets it.
+#[test]
+fn a_plugin_cannot_export_variables_other_than_connection_ones() {
+    let env = Env::new();
+    let rt = PluginRuntime::new(None).unwrap();
+    for mode in ENV_ATTACKS {
+        let wasm = client_attack_plugin(mode);
+        let plugin = rt.load("p", &wasm, PluginSource::Builtin).unwrap();
+        let err = match *mode {
+            "form-bash-env" => plugin.connection_forms(&endpoint()).map(drop),
+            _ => plugin.connection(&endpoint()).map(drop),
+        }
+        .expect_err(mode)
+        .to_string();
+        assert!(err.contains("environment variable name"), "{mode}: {err}");
+
+        let (text, checks) = conformance(&env, &format!("{mode}.wasm"), &wasm);
+        assert_eq!(check(&checks, ENV_CHECK)["passed"], false, "{mode}: {text}");
+        assert!(text.contains(&format!("FAIL {ENV_CHECK}")), "{mode}: {text}");
+    }
+}
+
+/// A plugin directory (or lock, or plugin file) that someone else could write to is not
+/// used: its plugins are unavailable with a message naming the path and the fix, and the
+/// built-ins keep working.
+#[test]
+fn a_plugin_directory_or_file_others_can_write_is_refused() {
+    let env = Env::new();
+    let file = env.copy_in("hostile", "hostile.wasm");
+    let set_mode = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    set_mode(&env.plugins(), 0o755);
+    set_mode(&file, 0o644);
+    env.ok(&["engines", "hostile"]);
+
+    for mode in [0o777, 0o775, 0o757] {
+        set_mode(&env.plugins(), mode);
+        let err = env.fails(&["engines", "hostile"]);
+        assert!(
+            err.contains(&env.plugins().display().to_string())
+                && err.contains(&format!("mode {mode:o}"))
+                && err.contains("chmod go-w"),
+            "{mode:o}: {err}"
+        );
+        let (out, warn) = env.ok(&["engines"]);
+        assert!(out.contains("postgres") && !out.contains("hostile"), "{out}");
+        assert!(warn.contains("not loading the plugins in"), "{warn}");
+    }
+    set_mode(&env.plugins(), 0o755);
+    env.ok(&["engines", "hostile"]);
+
+    set_mode(&file, 0o666);
+    let err = env.fails(&["engines", "hostile"]);
+    assert!(
+        err.contains("hostile.wasm") && err.contains("mode 666") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    set_mode(&file, 0o644);
+
+    let lock = env.plugins().join("plugins.lock");
+    std::fs::write(&lock, "").unwrap();
+    set_mode(&lock, 0o666);
+    let err = env.fails(&["engines", "hostile"]);
+    assert!(err.contains("plugins.lock") && err.contains("mode 666"), "{err}");
+    std::fs::remove_file(&lock).unwrap();
+    env.ok(&["engines", "hostile"]);
+
+    if is_root() {
+        std::os::unix::fs::chown(&file, Some(NOBODY), Some(NOBODY)).unwrap();
+        let err = env.fails(&["engines", "hostile"]);
+        assert!(err.contains("owned by uid 65534"), "{err}");
+        std::os::unix::fs::chown(&file, Some(0), Some(0)).unwrap();
+        std::os::unix::fs::chown(env.plugins(), Some(NOBODY), Some(NOBODY)).unwrap();
+        let err = env.fails(&["engines", "hostile"]);
+        assert!(err.contains("owned by uid 65534"), "{err}");
+    }
+}

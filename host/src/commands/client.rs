@@ -4,7 +4,7 @@ use super::Context;
 use crate::cli::{ExecArgs, QueryArgs, ShellArgs};
 use crate::client::{self, exit_code_from, exit_code_of};
 use crate::container::docker::{Attach, DockerBackend};
-use crate::output::escape;
+use crate::output::{escape, for_terminal};
 use anyhow::{Context as _, bail};
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 pub async fn shell(ctx: &Context<DockerBackend>, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     let target = client::target(ctx, &args.name).await?;
     if !args.container
-        && let Some(mut cmd) = client::host_command(&target, &args.args)
+        && let Some(mut cmd) = client::host_command(&target, &args.args)?
     {
         let status = cmd
             .status()
@@ -64,12 +64,15 @@ pub async fn query(ctx: &Context<DockerBackend>, args: &QueryArgs) -> anyhow::Re
     };
     let target = client::target(ctx, &args.name).await?;
     let out = client::query(&ctx.backend, &target, &text).await?;
-    // The client's own output (results, or the server's message) is passed through as is:
-    // it is what the user asked to see, like a client run directly.
+    // The client's own output (results, or the server's message) is passed through as is,
+    // except that on a terminal its escapes are shown escaped (`--raw`: exact): the data is
+    // anyone's who could write to the database.
     if out.exit_code == 0 {
-        std::io::stdout().write_all(out.output.as_bytes())?;
+        let escape = !args.raw && std::io::stdout().is_terminal();
+        std::io::stdout().write_all(for_terminal(&out.output, escape).as_bytes())?;
     } else {
-        std::io::stderr().write_all(out.output.as_bytes())?;
+        let escape = !args.raw && std::io::stderr().is_terminal();
+        std::io::stderr().write_all(for_terminal(&out.output, escape).as_bytes())?;
     }
     Ok(ExitCode::from(exit_code_from(out.exit_code)))
 }

@@ -66,24 +66,49 @@ fn merge(per_instance: &[(String, Vec<(String, String)>)]) -> Vec<(String, Strin
 }
 
 /// The variables of `instances`, merged as `dbarena env` prints them (for `run`'s child).
+/// Each name is checked again as a connection variable: the plugin's names were checked
+/// when returned, but an instance-name prefix can make a name like `PIP_INDEX_URL` out of
+/// `INDEX_URL`; such a name is left out with a warning.
 pub(crate) fn merged(instances: &[Instance]) -> Vec<(String, String)> {
     let per_instance: Vec<(String, Vec<(String, String)>)> =
         instances.iter().map(|i| (i.name.clone(), variables(i))).collect();
-    merge(&per_instance)
+    checked(merge(&per_instance))
 }
 
-/// One `KEY=value` line in `format`.
+/// `vars` without the names that are no connection variables (each said in a warning).
+fn checked(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    vars.into_iter()
+        .filter(|(k, _)| match crate::plugin::host_process::connection_variable(k) {
+            Ok(()) => true,
+            Err(e) => {
+                crate::output::warn(format_args!("not exporting {k}: {e} (rename the instance)"));
+                false
+            }
+        })
+        .collect()
+}
+
+/// One `KEY=value` line in `format`, which a POSIX shell can source without running
+/// anything and which gives back `value` exactly.
+///
+/// `sh`: single quotes (`'\''` for a quote), from `shell_words`. `dotenv`: single quotes
+/// when the value has no `'` or `\` (literal in sh and in every dotenv reader: python-dotenv,
+/// Node's dotenv, Docker Compose), else double quotes with `\`, `"`, `$` and `` ` ``
+/// escaped: inside double quotes those four are all a shell expands, so `set -a; . .env`
+/// runs nothing (backticks were left bare before, and ran). Newlines stay literal inside
+/// the quotes (multi-line values, which the dotenv readers accept).
 fn line(format: EnvFormat, key: &str, value: &str) -> String {
     match format {
         EnvFormat::Sh => format!("export {key}={}", shell_words::quote(value)),
+        EnvFormat::Dotenv if !value.contains(['\'', '\\']) => format!("{key}='{value}'"),
         EnvFormat::Dotenv => {
-            // Double-quoted, with the escapes dotenv readers (python-dotenv, dotenvy, the
-            // Node `dotenv` package) expand inside double quotes.
-            let escaped = value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-                .replace('$', "\\$");
+            let mut escaped = String::with_capacity(value.len() + 8);
+            for c in value.chars() {
+                if matches!(c, '\\' | '"' | '$' | '`') {
+                    escaped.push('\\');
+                }
+                escaped.push(c);
+            }
             format!("{key}=\"{escaped}\"")
         }
         EnvFormat::Json => unreachable!("JSON is written whole"),
@@ -118,12 +143,19 @@ pub async fn env<B: ContainerBackend>(ctx: &Context<B>, args: &EnvArgs) -> anyho
     } else {
         instances(ctx, &args.names).await?
     };
-    print(args.format, &instances)?;
+    print_to(args.format, &instances, args.raw)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the merged variables of `instances` in `format` (also `up`'s output).
 pub(crate) fn print(format: EnvFormat, instances: &[Instance]) -> anyhow::Result<()> {
+    print_to(format, instances, false)
+}
+
+/// [`print`], with terminal escapes in values shown escaped when stdout is a terminal
+/// unless `raw` (piped, as in `eval "$(dbarena env)"`, the bytes are exact).
+fn print_to(format: EnvFormat, instances: &[Instance], raw: bool) -> anyhow::Result<()> {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // Names are valid: the plugin's were validated when returned, and prefixes are too.
     let merged = merged(instances);
     match format {
@@ -134,7 +166,7 @@ pub(crate) fn print(format: EnvFormat, instances: &[Instance]) -> anyhow::Result
         }
         format => {
             for (k, v) in &merged {
-                println!("{}", line(format, k, v));
+                println!("{}", crate::output::for_terminal(&line(format, k, v), terminal && !raw));
             }
         }
     }
@@ -185,6 +217,56 @@ mod tests {
             shell_words::split(sh.strip_prefix("export ").unwrap()).unwrap(),
             vec![format!("K={nasty}")]
         );
-        assert_eq!(line(EnvFormat::Dotenv, "K", nasty), "K=\"p@ss word\\$'\\\"\\\\\\nx\"");
+        assert_eq!(line(EnvFormat::Dotenv, "K", nasty), "K=\"p@ss word\\$'\\\"\\\\\nx\"");
+        assert_eq!(line(EnvFormat::Dotenv, "K", "a`id`$(id)\"b"), "K='a`id`$(id)\"b'");
+    }
+
+    /// The attack: a value with backticks, `$(…)`, quotes and newlines, sourced by real
+    /// shells with `set -a; . FILE`: nothing runs and the value comes back exactly.
+    #[test]
+    fn sourcing_the_output_runs_nothing_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let pwned = dir.path().join("pwned");
+        let p = pwned.display();
+        let values = [
+            format!("`touch {p}`"),
+            format!("$(touch {p})"),
+            format!("it's `touch {p}` and \\`touch {p}\\`"),
+            format!("\\$(touch {p})\\"),
+            format!("a\"b'c\n$(touch {p})\n`touch {p}`\\\n${{HOME}}\t!x"),
+            "back\\slash\\".to_string(),
+            "'".to_string(),
+            String::new(),
+        ];
+        let shells: Vec<&str> = ["sh", "bash", "dash"]
+            .into_iter()
+            .filter(|s| crate::client::on_path(s).is_some())
+            .collect();
+        assert!(shells.contains(&"sh"));
+        for format in [EnvFormat::Sh, EnvFormat::Dotenv] {
+            for value in &values {
+                let file = dir.path().join("vars.env");
+                std::fs::write(&file, format!("{}\n", line(format, "SECRET", value))).unwrap();
+                for shell in &shells {
+                    let out = std::process::Command::new(shell)
+                        .arg("-c")
+                        .arg("set -a; . \"$1\"; printf %s \"$SECRET\"")
+                        .arg(shell)
+                        .arg(&file)
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{shell} {format:?} {value:?}: {out:?}");
+                    assert_eq!(String::from_utf8_lossy(&out.stdout), *value, "{shell} {format:?}");
+                    assert!(!pwned.exists(), "{shell} ran code sourcing {format:?} {value:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_prefix_cannot_make_a_foreign_variable() {
+        let both = [("INDEX_URL", "https://evil.invalid/simple")];
+        let merged = checked(merge(&[("pip".into(), pairs(&both)), ("other".into(), pairs(&both))]));
+        assert_eq!(merged, pairs(&[("OTHER_INDEX_URL", "https://evil.invalid/simple")]));
     }
 }

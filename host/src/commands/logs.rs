@@ -3,8 +3,9 @@
 use super::Context;
 use crate::cli::LogsArgs;
 use crate::container::ContainerBackend;
+use crate::output::for_terminal;
 use futures_util::StreamExt;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &LogsArgs) -> anyhow::Result<ExitCode> {
@@ -12,6 +13,10 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &LogsArgs) -> anyh
     let mut lines = ctx.backend.logs(&info.info.id, args.follow, args.tail, None);
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
+    // Any client can put text in a server's log (postgres logs a bad user name verbatim):
+    // on a terminal its escapes (OSC 52 clipboard writes, title changes) are shown escaped.
+    let escape_out = !args.raw && stdout.is_terminal();
+    let escape_err = !args.raw && stderr.is_terminal();
     loop {
         let line = tokio::select! {
             line = lines.next() => line,
@@ -19,8 +24,12 @@ pub async fn run<B: ContainerBackend>(ctx: &Context<B>, args: &LogsArgs) -> anyh
         };
         let Some(line) = line else { break };
         let line = line?;
-        let out: &mut dyn Write = if line.stderr { &mut stderr } else { &mut stdout };
-        if writeln!(out, "{}", line.text).is_err() {
+        let (out, escape): (&mut dyn Write, bool) = if line.stderr {
+            (&mut stderr, escape_err)
+        } else {
+            (&mut stdout, escape_out)
+        };
+        if writeln!(out, "{}", for_terminal(&line.text, escape)).is_err() {
             break; // closed pipe (e.g. `| head`)
         }
     }

@@ -178,8 +178,9 @@ fn prepare(dir: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
     read_or_create_key(dir)
 }
 
-/// A directory the user owns that nobody else may write to.
-fn check_private_dir(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+/// A directory the user owns that nobody else may write to (also the plugin directory's
+/// check, [`super::registry`]).
+pub(super) fn check_private_dir(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
     if !meta.is_dir() {
         anyhow::bail!("{} is not a directory", path.display());
     }
@@ -187,7 +188,7 @@ fn check_private_dir(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()
 }
 
 /// Owned by the user and with none of the `forbidden` permission bits.
-fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32) -> anyhow::Result<()> {
+pub(super) fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32) -> anyhow::Result<()> {
     let uid = current_uid();
     if meta.uid() != uid {
         anyhow::bail!(

@@ -276,12 +276,32 @@ pub fn run(plugin: &Plugin) -> Report {
             .map_err(failure),
     );
 
+    let at = Endpoint {
+        host: "127.0.0.1".into(),
+        port: 54321,
+        credentials: spec.credentials.clone(),
+    };
+    // What reaches the host's processes gets checks of its own, so a plugin that tries to
+    // run a program or set a variable like BASH_ENV fails with a name that says so.
+    suite.check("the host shell is a database client with connection arguments only", {
+        match plugin.client(&at) {
+            Ok(client) => Ok(match &client.host_shell {
+                Some(argv) => argv[0].clone(),
+                None => "none".into(),
+            }),
+            Err(e) => Err(failure(e)),
+        }
+    });
+    suite.check("only connection variables are exported", {
+        (|| {
+            let mut names: Vec<String> = plugin.connection(&at)?.env.into_iter().map(|(k, _)| k).collect();
+            names.extend(plugin.connection_forms(&at)?.into_iter().filter_map(|f| f.env_name));
+            Ok::<_, PluginFailure>(names.join(", "))
+        })()
+        .map_err(failure)
+    });
+
     suite.check("clients and data functions give valid answers", {
-        let at = Endpoint {
-            host: "127.0.0.1".into(),
-            port: 54321,
-            credentials: spec.credentials.clone(),
-        };
         (|| {
             let forms = plugin.connection_forms(&at)?;
             let client = plugin.client(&at)?;
@@ -290,7 +310,7 @@ pub fn run(plugin: &Plugin) -> Report {
             Ok::<_, PluginFailure>(format!(
                 "{} connection forms, host shell: {}, query: {}, init scripts: {}, data plan: {}",
                 forms.len(),
-                yes(client.host_shell.is_some()),
+                client.host_shell.as_ref().map_or("none", |argv| argv[0].as_str()),
                 yes(client.query.is_some()),
                 yes(init.is_some()),
                 yes(plan.is_some()),

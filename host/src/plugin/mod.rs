@@ -4,6 +4,7 @@ pub mod bindings;
 mod cache;
 pub mod conformance;
 mod error;
+pub mod host_process;
 pub mod lockfile;
 mod registry;
 mod runtime;

@@ -60,23 +60,25 @@ impl PluginRegistry {
     pub fn load(runtime: &PluginRuntime, plugin_dir: Option<&Path>) -> anyhow::Result<Self> {
         let pins = match plugin_dir {
             None => Ok(Vec::new()),
-            Some(dir) => Lock::read(dir)
-                .map(|lock| {
-                    lock.plugins
-                        .into_iter()
-                        .map(|pin| Pinned {
-                            pin,
-                            slot: OnceLock::new(),
-                        })
-                        .collect()
-                })
-                .map_err(|e| {
-                    format!(
-                        "{e:#}; the plugins in {} are unavailable until it is fixed or deleted \
+            Some(dir) => trusted_dir(dir).and_then(|()| {
+                Lock::read(dir)
+                    .map(|lock| {
+                        lock.plugins
+                            .into_iter()
+                            .map(|pin| Pinned {
+                                pin,
+                                slot: OnceLock::new(),
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| {
+                        format!(
+                            "{e:#}; the plugins in {} are unavailable until it is fixed or deleted \
                          (then reinstall them with `dbarena plugin install`)",
-                        dir.display()
-                    )
-                }),
+                            dir.display()
+                        )
+                    })
+            }),
         };
         Ok(Self {
             runtime: runtime.clone(),
@@ -370,6 +372,30 @@ impl PluginRegistry {
     }
 }
 
+/// Whether the plugin directory and its lock may be trusted: like the compiled-component
+/// cache (whose check this is), they must be the user's and writable by nobody else, or
+/// anyone who can write there picks the code dbarena runs. A missing directory is fine.
+fn trusted_dir(dir: &Path) -> Result<(), String> {
+    let refuse = |path: &Path, e: anyhow::Error| {
+        Err(format!(
+            "not loading the plugins in {}: {e:#}; if its content is what you installed, make it \
+             private with `chmod go-w {}` (and yours with `chown`)",
+            dir.display(),
+            shell_words::quote(&path.display().to_string()),
+        ))
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) => super::cache::check_private_dir(dir, &meta).or_else(|e| refuse(dir, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read plugin directory {}: {e}", dir.display())),
+    }
+    let lock = dir.join(lockfile::LOCK_FILE);
+    match std::fs::symlink_metadata(&lock) {
+        Ok(meta) => super::cache::check_owner_and_mode(&lock, &meta, 0o022).or_else(|e| refuse(&lock, e)),
+        Err(_) => Ok(()),
+    }
+}
+
 fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -397,6 +423,14 @@ pub fn read_plugin_file(path: &Path) -> std::io::Result<Vec<u8>> {
     if !meta.file_type().is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
+    // A file someone else owns or may write is someone else's code (see `trusted_dir`).
+    super::cache::check_owner_and_mode(path, &meta, 0o022).map_err(|e| {
+        std::io::Error::other(format!(
+            "{e:#}; if it is the plugin you installed, make it private with `chmod go-w {}` \
+             (and yours with `chown`)",
+            shell_words::quote(&path.display().to_string())
+        ))
+    })?;
     if meta.len() > MAX_PLUGIN_FILE_BYTES {
         return Err(std::io::Error::other(format!(
             "file is {} bytes (limit {MAX_PLUGIN_FILE_BYTES})",

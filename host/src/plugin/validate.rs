@@ -131,6 +131,17 @@ fn env_pairs(what: &str, env: &[(String, String)]) -> Check {
     Ok(())
 }
 
+/// Variables set in a process on the host (`dbarena env`, `run -- CMD`, the host client):
+/// connection variables only (see [`super::host_process::connection_variable`]).
+fn host_env_pairs(what: &str, env: &[(String, String)]) -> Check {
+    list_len(what, env, MAX_LIST)?;
+    for (name, value) in env {
+        super::host_process::connection_variable(name).map_err(|e| format!("{what}: {e}"))?;
+        text(&format!("value of {name}"), value, MAX_VALUE)?;
+    }
+    Ok(())
+}
+
 fn args(what: &str, args: &[String]) -> Check {
     list_len(what, args, MAX_LIST)?;
     args.iter()
@@ -340,12 +351,8 @@ pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
             "a short key (lowercase letters, digits, '-')",
         )?;
         if let Some(name) = &form.env_name {
-            matches(
-                &ENV_NAME,
-                "connection form env name",
-                name,
-                "a valid name ([A-Za-z_][A-Za-z0-9_]*)",
-            )?;
+            super::host_process::connection_variable(name)
+                .map_err(|e| format!("{} connection form: {e}", clip(&form.kind, 40)))?;
         }
         printable(&format!("{} connection form", form.kind), &form.value, 4096)?;
     }
@@ -354,10 +361,8 @@ pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
 
 pub fn client_commands(client: &ClientCommands) -> Check {
     if let Some(shell) = &client.host_shell {
-        if shell.is_empty() || shell[0].is_empty() {
-            return Err("host shell command is empty".into());
-        }
         args("host shell", shell)?;
+        super::host_process::host_client(shell)?;
     }
     exec_step("container shell", &client.container_shell)?;
     if let Some(query) = &client.query {
@@ -428,7 +433,7 @@ pub fn connection_info(info: &ConnectionInfo) -> Check {
     if url.scheme().is_empty() {
         return Err("url has no scheme".into());
     }
-    env_pairs("connection env", &info.env)?;
+    host_env_pairs("connection env", &info.env)?;
     if info.shell.is_empty() {
         return Err("shell command is empty".into());
     }

@@ -232,25 +232,22 @@ pub async fn wait_ready<B: ContainerBackend>(
     {
         Ok(proof) => Ok(proof),
         Err(e) => {
-            let tail = last_log_lines(backend, &info.id, 20).await;
+            let tail = last_log_lines(backend, &info.id, crate::readiness::LOG_EXCERPT_LINES).await;
             Err(anyhow::anyhow!("{e}{tail}"))
         }
     }
 }
 
-/// The last `n` log lines, formatted for an error message ("" if there are none).
+/// The last `n` log lines, bounded and formatted for an error message
+/// ([`crate::readiness::log_excerpt`]; "" if there are none).
 pub async fn last_log_lines<B: ContainerBackend>(backend: &B, id: &str, n: usize) -> String {
     use futures_util::StreamExt;
     let lines: Vec<String> = backend
         .logs(id, false, Some(n), None)
-        .filter_map(|l| async move { l.ok().map(|l| format!("  | {}", crate::output::escape(&l.text))) })
+        .filter_map(|l| async move { l.ok().map(|l| l.text) })
         .collect()
         .await;
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("\nlast log lines:\n{}", lines.join("\n"))
-    }
+    crate::readiness::log_excerpt(&lines)
 }
 
 #[cfg(test)]

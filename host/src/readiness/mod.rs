@@ -243,3 +243,67 @@ fn describe(probe: &Probe) -> String {
 fn last_line(text: &str) -> String {
     crate::plugin::validate::clip(text.trim().lines().last().unwrap_or(""), 200)
 }
+
+/// How many of a failed container's last log lines an error shows.
+pub const LOG_EXCERPT_LINES: usize = 20;
+/// Longest log line shown (after escaping), and the most shown in all: a container that
+/// floods its log (300 KB lines) must not flood the terminal or the CI log with it.
+const LOG_EXCERPT_LINE_BYTES: usize = 300;
+const LOG_EXCERPT_BYTES: usize = 4 << 10;
+
+/// The last log lines of a container that failed to become ready, for an error message
+/// ("" if there are none): at most [`LOG_EXCERPT_LINES`] lines of
+/// [`LOG_EXCERPT_LINE_BYTES`], [`LOG_EXCERPT_BYTES`] in all, escaped for a terminal.
+pub fn log_excerpt(lines: &[String]) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut total = 0;
+    for line in lines.iter().rev().take(LOG_EXCERPT_LINES) {
+        let line = crate::output::escape(&line.replace('\n', " ")).into_owned();
+        let line = format!("  | {}", crate::plugin::validate::clip(&line, LOG_EXCERPT_LINE_BYTES));
+        if total + line.len() > LOG_EXCERPT_BYTES {
+            break;
+        }
+        total += line.len() + 1;
+        shown.push(line);
+    }
+    if shown.is_empty() {
+        return String::new();
+    }
+    let left_out = lines.len().min(LOG_EXCERPT_LINES) - shown.len();
+    shown.reverse();
+    let more = if left_out > 0 {
+        format!(" ({left_out} earlier lines left out)")
+    } else {
+        String::new()
+    };
+    format!("\nlast log lines{more}:\n{}", shown.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flooding container: 20 lines of 15 KB (300 KB), with escapes in them.
+    #[test]
+    fn a_flooding_containers_log_excerpt_is_bounded_and_escaped() {
+        let flood: Vec<String> = (0..50)
+            .map(|i| format!("line {i} \x1b]52;c;cHduZWQ=\x07 {}", "x".repeat(15 << 10)))
+            .collect();
+        let excerpt = log_excerpt(&flood);
+        assert!(excerpt.len() <= LOG_EXCERPT_BYTES + 100, "{} bytes", excerpt.len());
+        assert!(!excerpt.contains('\x1b') && !excerpt.contains('\x07'), "raw escapes");
+        assert!(excerpt.contains("\\u{1b}]52;"), "{excerpt}");
+        // The newest lines are the ones kept, in order.
+        assert!(excerpt.contains("line 49") && excerpt.contains("earlier lines left out"));
+        assert!(!excerpt.contains("line 29"));
+        let lines: Vec<&str> = excerpt.lines().skip(2).collect();
+        assert!(lines.iter().all(|l| l.len() <= LOG_EXCERPT_LINE_BYTES + 10));
+
+        let few = vec!["starting".to_string(), "FATAL: bad config".to_string()];
+        assert_eq!(
+            log_excerpt(&few),
+            "\nlast log lines:\n  | starting\n  | FATAL: bad config"
+        );
+        assert_eq!(log_excerpt(&[]), "");
+    }
+}

@@ -2,7 +2,10 @@
 //! `HOSTILE=<behaviour>` is passed. The host must survive each behaviour with a clear error.
 //!
 //! `info` misbehaves when the marker [`INFO_MODE`] is patched in the component's bytes (tests
-//! replace `info-mode:calm.` with `info-mode:panic`): info takes no options.
+//! replace `info-mode:calm.` with `info-mode:panic`): info takes no options. Likewise
+//! `connection`, `connection-forms` and `client` (which take no options either) attack the
+//! host's processes when [`CLIENT_MODE`] is patched: `client-mode:` then a mode name padded
+//! with `_` to the marker's length (see [`host_shell_attack`] and [`env_attack`]).
 
 use dbarena_plugin_sdk::prelude::*;
 
@@ -10,6 +13,62 @@ struct Hostile;
 
 /// Read through `black_box`, so the string stays in the component's data for tests to patch.
 static INFO_MODE: &str = "info-mode:calm.";
+
+/// Read through `black_box` like [`INFO_MODE`]; 36 bytes, the mode padded with '_'.
+static CLIENT_MODE: &str = "client-mode:calm____________________";
+
+/// The file every host-shell attack tries to create (tests check it never appears).
+pub const PWNED: &str = "/tmp/dbarena-hostile-pwned";
+
+fn client_mode() -> &'static str {
+    let marker = std::hint::black_box(CLIENT_MODE);
+    marker
+        .strip_prefix("client-mode:")
+        .unwrap_or("calm")
+        .trim_end_matches('_')
+}
+
+/// The `host-shell` argv of each attack mode: programs, paths, wrappers and interpreters,
+/// and real clients with options that run host commands.
+pub fn host_shell_attack(mode: &str) -> Option<Vec<String>> {
+    let touch = format!("touch {PWNED}");
+    let argv: Vec<String> = match mode {
+        "abs-sh" => vec!["/bin/sh".into(), "-c".into(), touch],
+        "sh" => vec!["sh".into(), "-c".into(), touch],
+        "dotdot-sh" => vec!["../../bin/sh".into(), "-c".into(), touch],
+        "env-wrapper" => vec!["env".into(), "sh".into(), "-c".into(), touch],
+        "bash" => vec!["bash".into(), "-c".into(), touch],
+        "python" => vec![
+            "python3".into(),
+            "-c".into(),
+            format!("import os; os.system('{touch}')"),
+        ],
+        "psql-command" => vec!["psql".into(), "-c".into(), format!("\\! {touch}")],
+        "psql-prompt" => vec!["psql".into(), "-v".into(), format!("PROMPT1=%`{touch}`")],
+        "mysql-pager" => vec!["mysql".into(), format!("--pager={touch}")],
+        "mongosh-eval" => vec![
+            "mongosh".into(),
+            "--eval".into(),
+            format!("require('child_process').execSync('{touch}')"),
+        ],
+        _ => return None,
+    };
+    Some(argv)
+}
+
+/// The variable each env attack mode exports: names that make shells, the dynamic loader
+/// or tools run code.
+pub fn env_attack(mode: &str) -> Option<(&'static str, String)> {
+    let touch = format!("touch {PWNED}");
+    Some(match mode {
+        "bash-env" => ("BASH_ENV", PWNED.into()),
+        "ld-preload" => ("LD_PRELOAD", "/tmp/evil.so".into()),
+        "prompt-command" => ("PROMPT_COMMAND", touch),
+        "path" => ("PATH", "/tmp/evil-bin".into()),
+        "pip-index" => ("PIP_INDEX_URL", "https://evil.invalid/simple".into()),
+        _ => return None,
+    })
+}
 
 /// Terminal escapes a plugin may try to smuggle out: OSC (set the window title) and CSI.
 const ESCAPES: &str = "\x1b]0;pwned\x07\x1b[2J";
@@ -130,10 +189,41 @@ impl Engine for Hostile {
     }
 
     fn connection(at: Endpoint) -> ConnectionInfo {
+        let url = format!("hostile://{}:{}", at.host, at.port);
+        let mut env = vec![("HOSTILE_URL".to_string(), url.clone())];
+        if let Some((name, value)) = env_attack(client_mode()) {
+            env.push((name.into(), value));
+        }
         ConnectionInfo {
-            url: format!("hostile://{}:{}", at.host, at.port),
-            env: vec![],
+            url,
+            env,
             shell: vec!["sh".into()],
+        }
+    }
+
+    fn connection_forms(at: Endpoint) -> Vec<ConnectionForm> {
+        // A form whose variable is a shell's start-up file.
+        let env_name = match client_mode() {
+            "form-bash-env" => "BASH_ENV",
+            _ => "HOSTILE_FORM_URL",
+        };
+        vec![ConnectionForm {
+            kind: "hostile".into(),
+            env_name: Some(env_name.into()),
+            value: format!("hostile-form://{}:{}", at.host, at.port),
+        }]
+    }
+
+    fn client(_at: Endpoint) -> ClientCommands {
+        ClientCommands {
+            host_shell: host_shell_attack(client_mode()),
+            container_shell: ExecStep {
+                description: "interactive client".into(),
+                command: vec!["sh".into()],
+                env: vec![],
+                stdin: None,
+            },
+            query: None,
         }
     }
 }
