@@ -95,8 +95,12 @@ fn list_fits_80_columns_and_scripts_get_names_and_fields() {
     );
     let err = arena.fails(&["list", "--format", "{nmae}"]);
     assert!(err.contains("unknown field 'nmae'") && err.contains("name, "), "{err}");
+    // Every column in full, but a table never shows the password (`url` is for that).
     let wide = arena.ok(&["list", "--wide"]);
-    assert!(wide.contains("URL") && wide.contains(url.trim()), "{wide}");
+    let password = url.trim().split(':').nth(2).and_then(|p| p.split('@').next()).unwrap();
+    let shown = url.trim().replacen(&format!(":{password}@"), ":****@", 1);
+    assert!(wide.contains("URL") && wide.contains(&shown), "{wide}");
+    assert!(!wide.contains(password), "{wide}");
 }
 
 #[test]
