@@ -110,6 +110,23 @@ async fn a_failed_capture_leaves_no_staging_container() {
     assert_eq!(fake.containers().len(), 1);
 }
 
+/// A template image of `key` for `r`, made from a stopped container.
+async fn template_image(fake: &FakeBackend, r: &ResolvedInstance<'_>, key: &str) -> String {
+    let holder = fake
+        .create_container(&ContainerDef {
+            name: "holder".into(),
+            image: REDIS_IMAGE.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut labels = data_labels(r, &r.record.credentials);
+    labels.insert(key::TEMPLATE.into(), key.to_string());
+    let template = fake.commit_container(&holder, &labels).await.unwrap();
+    fake.remove_container(&holder).await.unwrap();
+    template
+}
+
 #[tokio::test]
 async fn a_template_is_found_by_its_key_and_a_broken_one_is_discarded_for_a_cold_start() {
     let config = Config::default();
@@ -127,18 +144,7 @@ async fn a_template_is_found_by_its_key_and_a_broken_one_is_discarded_for_a_cold
     assert_ne!(template_key(&fake, &other, &plan).await.unwrap().unwrap(), key);
 
     // A template image of this key (made from a stopped container).
-    let holder = fake
-        .create_container(&ContainerDef {
-            name: "holder".into(),
-            image: REDIS_IMAGE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut labels = data_labels(&r, &r.record.credentials);
-    labels.insert(key::TEMPLATE.into(), key.clone());
-    let template = fake.commit_container(&holder, &labels).await.unwrap();
-    fake.remove_container(&holder).await.unwrap();
+    let template = template_image(&fake, &r, &key).await;
     assert_eq!(find(&fake, &key).await.unwrap().unwrap().image, template);
 
     let warm = warm::WarmChoice {
@@ -201,18 +207,7 @@ async fn a_users_mistake_or_a_failure_a_cold_start_shares_never_discards_the_tem
     let r = resolver.instance(&req, "warm2", None).unwrap();
     let plan = data_plan(&r).unwrap().unwrap();
     let key = template_key(&fake, &r, &plan).await.unwrap().unwrap();
-    let holder = fake
-        .create_container(&ContainerDef {
-            name: "holder".into(),
-            image: REDIS_IMAGE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut labels = data_labels(&r, &r.record.credentials);
-    labels.insert(key::TEMPLATE.into(), key.clone());
-    let template = fake.commit_container(&holder, &labels).await.unwrap();
-    fake.remove_container(&holder).await.unwrap();
+    let template = template_image(&fake, &r, &key).await;
     let warm = warm::WarmChoice {
         from: None,
         cold: false,
