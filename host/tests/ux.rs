@@ -258,6 +258,14 @@ fn a_server_running_another_version_than_asked_is_shown_and_warned() {
     }
     let arena = Arena::new();
     let name = arena.name("pinned");
+    // A port of its own: on the default one (5432), a create of a test running alongside
+    // took it while this instance was stopped, and the start below failed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     // An image pinned to 15 while the user asks for 16, as a config pin would do.
     let out = arena
         .cmd()
@@ -266,6 +274,8 @@ fn a_server_running_another_version_than_asked_is_shown_and_warned() {
             "postgres@16",
             "--image",
             "dbarena-test/postgres:15",
+            "--port",
+            &port,
             "--name",
             &name,
         ])
