@@ -443,6 +443,52 @@ pub fn connection_variable(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// First words of the variables any plugin may export: the names database clients,
+/// drivers and frameworks read a connection from. A plugin's other variables start with
+/// its engine id (`HOSTILE_URL` for engine `hostile`), so a plugin cannot point another
+/// tool at its server (`TWINE_REPOSITORY_URL`, `OLLAMA_HOST`, `SONAR_HOST_URL`…).
+pub const DATABASE_NAMESPACES: &[&str] = &[
+    "DATABASE",
+    "DIRECT",
+    "DB",
+    "JDBC",
+    "ADO",
+    "ODBC",
+    "SQLALCHEMY",
+    "PG",
+    "POSTGRES",
+    "POSTGRESQL",
+    "MYSQL",
+    "MARIADB",
+    "REDIS",
+    "REDISCLI",
+    "VALKEY",
+    "MONGO",
+    "MONGODB",
+    "MSSQL",
+    "SQLSERVER",
+    "SQLCMD",
+];
+
+/// [`connection_variable`], for a name plugin `engine` exports: also in a database
+/// namespace ([`DATABASE_NAMESPACES`]) or the engine's own (`ENGINE_…`).
+pub fn plugin_variable(name: &str, engine: &str) -> Result<(), String> {
+    connection_variable(name)?;
+    if KNOWN_VARIABLES.contains(&name) {
+        return Ok(());
+    }
+    let own = format!("{}_", engine.to_ascii_uppercase().replace('-', "_"));
+    let first = name.split('_').next().unwrap_or_default();
+    if name.starts_with(&own) || DATABASE_NAMESPACES.contains(&first) {
+        return Ok(());
+    }
+    Err(format!(
+        "environment variable name {:?} is not in a database namespace ({}_…) nor the engine's own ({own}…)",
+        super::validate::clip(name, 80),
+        DATABASE_NAMESPACES.join("_…, ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +544,30 @@ mod tests {
             assert!(err.contains("host shell"), "{program}: {err}");
         }
         assert!(host_client(&[]).is_err());
+    }
+
+    #[test]
+    fn a_plugin_exports_database_variables_or_its_engines_own_only() {
+        for ok in [
+            "DATABASE_URL",
+            "JDBC_URL",
+            "PGHOST",
+            "REDISCLI_AUTH",
+            "MONGODB_URI",
+            "MYSQL_TCP_PORT",
+            "MY_DB_URL",
+        ] {
+            assert_eq!(plugin_variable(ok, "my-db"), Ok(()), "{ok}");
+        }
+        for bad in [
+            "TWINE_REPOSITORY_URL",
+            "OLLAMA_HOST",
+            "SONAR_HOST_URL",
+            "JENKINS_URL",
+            "BASH_ENV",
+        ] {
+            assert!(plugin_variable(bad, "my-db").is_err(), "{bad} passed");
+        }
     }
 
     #[test]

@@ -332,7 +332,7 @@ impl Plugin {
 
     pub fn connection(&self, at: &Endpoint) -> Result<ConnectionInfo, PluginFailure> {
         let info = on_plugin!(self, "connection", |iface, store| iface.call_connection(store, at))?;
-        validate::connection_info(&info).map_err(|problem| self.invalid("connection info", problem))?;
+        validate::connection_info(&info, self.id()).map_err(|problem| self.invalid("connection info", problem))?;
         Ok(info)
     }
 
@@ -356,7 +356,7 @@ impl Plugin {
     /// Other forms of the connection (JDBC URL...); none for plugins before 0.3.0.
     pub fn connection_forms(&self, at: &Endpoint) -> Result<Vec<ConnectionForm>, PluginFailure> {
         let forms = on_v0_3!(self, "connection-forms", |iface, store| iface.call_connection_forms(store, at), else Ok(Vec::new()))?;
-        validate::connection_forms(&forms).map_err(|problem| self.invalid("connection forms", problem))?;
+        validate::connection_forms(&forms, self.id()).map_err(|problem| self.invalid("connection forms", problem))?;
         Ok(forms)
     }
 
@@ -431,7 +431,8 @@ impl Plugin {
         direct: &Endpoint,
     ) -> Result<ConnectionInfo, PluginFailure> {
         let info = on_v0_3!(self, "tenant-connection", |iface, store| iface.call_tenant_connection(store, pooled, direct), else self.connection(direct))?;
-        validate::connection_info(&info).map_err(|problem| self.invalid("tenant connection info", problem))?;
+        validate::connection_info(&info, self.id())
+            .map_err(|problem| self.invalid("tenant connection info", problem))?;
         Ok(info)
     }
 

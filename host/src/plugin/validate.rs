@@ -133,10 +133,10 @@ fn env_pairs(what: &str, env: &[(String, String)]) -> Check {
 
 /// Variables set in a process on the host (`dbarena env`, `run -- CMD`, the host client):
 /// connection variables only (see [`super::host_process::connection_variable`]).
-fn host_env_pairs(what: &str, env: &[(String, String)]) -> Check {
+fn host_env_pairs(what: &str, env: &[(String, String)], engine: &str) -> Check {
     list_len(what, env, MAX_LIST)?;
     for (name, value) in env {
-        super::host_process::connection_variable(name).map_err(|e| format!("{what}: {e}"))?;
+        super::host_process::plugin_variable(name, engine).map_err(|e| format!("{what}: {e}"))?;
         text(&format!("value of {name}"), value, MAX_VALUE)?;
     }
     Ok(())
@@ -341,7 +341,7 @@ pub fn exec_steps(what: &str, steps: &[ExecStep]) -> Check {
     steps.iter().try_for_each(|step| exec_step(what, step))
 }
 
-pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
+pub fn connection_forms(forms: &[ConnectionForm], engine: &str) -> Check {
     list_len("connection forms", forms, 32)?;
     for form in forms {
         matches(
@@ -351,7 +351,7 @@ pub fn connection_forms(forms: &[ConnectionForm]) -> Check {
             "a short key (lowercase letters, digits, '-')",
         )?;
         if let Some(name) = &form.env_name {
-            super::host_process::connection_variable(name)
+            super::host_process::plugin_variable(name, engine)
                 .map_err(|e| format!("{} connection form: {e}", clip(&form.kind, 40)))?;
         }
         printable(&format!("{} connection form", form.kind), &form.value, 4096)?;
@@ -427,13 +427,13 @@ pub fn settings(settings: &[Setting]) -> Check {
     Ok(())
 }
 
-pub fn connection_info(info: &ConnectionInfo) -> Check {
+pub fn connection_info(info: &ConnectionInfo, engine: &str) -> Check {
     text("url", &info.url, 4096)?;
     let url = url::Url::parse(&info.url).map_err(|e| format!("url does not parse: {e}"))?;
     if url.scheme().is_empty() {
         return Err("url has no scheme".into());
     }
-    host_env_pairs("connection env", &info.env)?;
+    host_env_pairs("connection env", &info.env, engine)?;
     if info.shell.is_empty() {
         return Err("shell command is empty".into());
     }
