@@ -13,35 +13,33 @@ use crate::instance::{InstanceRecord, record};
 use crate::output::print_json;
 use std::process::ExitCode;
 
-/// Instances whose expiry has passed, by `now` (Unix seconds).
-async fn expired<B: ContainerBackend>(backend: &B, now: i64) -> anyhow::Result<Vec<Managed>> {
-    let listed = backend
-        .list_containers(&[record::managed_filter(), record::expiring_filter()])
-        .await?;
+/// The dbarena containers matching the label `filter` whose record passes `keep`.
+async fn managed_where<B: ContainerBackend>(
+    backend: &B,
+    filter: String,
+    keep: impl Fn(&InstanceRecord) -> bool,
+) -> anyhow::Result<Vec<Managed>> {
+    let listed = backend.list_containers(&[record::managed_filter(), filter]).await?;
     Ok(listed
         .into_iter()
         .filter_map(|info| {
             let record = InstanceRecord::from_labels(&info.labels).ok()?;
-            record
-                .expires_at
-                .is_some_and(|at| at <= now)
-                .then_some(Managed { info, record })
+            keep(&record).then_some(Managed { info, record })
         })
         .collect())
 }
 
+/// Instances whose expiry has passed, by `now` (Unix seconds).
+async fn expired<B: ContainerBackend>(backend: &B, now: i64) -> anyhow::Result<Vec<Managed>> {
+    managed_where(backend, record::expiring_filter(), |r| {
+        r.expires_at.is_some_and(|at| at <= now)
+    })
+    .await
+}
+
 /// Instances whose `dbarena run` process is gone.
 async fn abandoned<B: ContainerBackend>(backend: &B) -> anyhow::Result<Vec<Managed>> {
-    let listed = backend
-        .list_containers(&[record::managed_filter(), record::leased_filter()])
-        .await?;
-    Ok(listed
-        .into_iter()
-        .filter_map(|info| {
-            let record = InstanceRecord::from_labels(&info.labels).ok()?;
-            is_abandoned(&record).then_some(Managed { info, record })
-        })
-        .collect())
+    managed_where(backend, record::leased_filter(), is_abandoned).await
 }
 
 /// Whether `record`'s instance was made by a `dbarena run` that is gone.
